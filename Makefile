@@ -1,0 +1,18 @@
+# The two commands of README.md: `make reproduce` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: reproduce test
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+reproduce: $(VENV)/.installed
+	snakemake --cores 2
+
+test: $(VENV)/.installed
+	python -m pytest -q

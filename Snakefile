@@ -1,0 +1,31 @@
+# infoflow: data prep -> base model -> post-training -> evaluation -> tables and figures.
+# Run: snakemake --cores 2   (see README.md)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/base.smk"
+include: "workflow/rules/sft.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules:
+    accuracy_table,
+    knowledge_recall_table,
+    accuracy_figure,
+
+
+rule all:
+    input:
+        "results/tables/accuracy.csv",
+        "results/tables/accuracy.md",
+        "results/tables/knowledge_recall.csv",
+        "results/tables/knowledge_recall.md",
+        "results/figures/accuracy.png",

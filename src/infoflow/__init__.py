@@ -1,0 +1,1 @@
+"""infoflow: a reproducible pipeline for InfoSteer and InfoRidge on language models."""

@@ -1,0 +1,23 @@
+"""What every stage's command line shares: thread setup and one-line errors for bad input."""
+
+import logging
+import sys
+
+from infoflow.io import DataError
+
+
+def setup(threads):
+    """Configure logging and bound torch to the job's threads (Snakemake's `threads:`)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run(main):
+    """Run a stage; bad input ends it with one line naming the file and row, not a traceback."""
+    try:
+        main()
+    except DataError as e:
+        print(f"infoflow: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,30 @@
+"""Config checks beyond the JSON schema, and one-line messages for every config error.
+
+The schema (workflow/schemas/config.schema.yaml) checks types, ranges and unknown keys; `check`
+adds what a schema cannot say (relations between values). Both report the offending key.
+"""
+
+
+class ConfigError(ValueError):
+    """An invalid config value; the message names the key."""
+
+
+def describe_schema_error(error):
+    """'key.path: problem' for a jsonschema ValidationError, on one line."""
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message.splitlines()[0]
+    if error.validator == "additionalProperties":
+        message = f"unknown key: {message}"
+    return f"{path}: {message}"
+
+
+def check(config):
+    """Raise ConfigError for inconsistent values the schema accepts one by one."""
+    modular = config["modular_task"]
+    if modular["id_modulus"] in modular["ood_moduli"]:
+        raise ConfigError(f"modular_task.ood_moduli: must not contain the ID modulus {modular['id_modulus']}")
+    if len(set(config["seeds"])) != len(config["seeds"]):
+        raise ConfigError(f"seeds: duplicate seeds in {config['seeds']}")
+    base = config["base_model"]
+    if base["hidden_size"] % base["heads"]:
+        raise ConfigError(f"base_model.hidden_size: {base['hidden_size']} is not divisible by base_model.heads {base['heads']}")

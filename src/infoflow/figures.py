@@ -1,0 +1,56 @@
+"""Figures from the result tables (matplotlib, PNG)."""
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on cluster nodes or CI
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from infoflow.io import atomic_path
+
+SPLIT_LABELS = {"test_id": "ID", "test_ood": "OOD"}
+
+
+def accuracy_figure(table, path, dpi):
+    """One panel per task; per method, ID and OOD bars with 95% CI whiskers and per-seed dots."""
+    tasks = sorted(table.task.unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = table[table.task == task]
+        methods = list(dict.fromkeys(rows.method))
+        width = 0.8 / len(SPLIT_LABELS)
+        for i, (split, label) in enumerate(SPLIT_LABELS.items()):
+            part = rows[rows.split == split].set_index("method").reindex(methods)
+            x = np.arange(len(methods)) + (i - 0.5) * width
+            mean = 100 * part.accuracy_mean.to_numpy()
+            err = 100 * np.abs(np.vstack([part.accuracy_mean - part.ci95_low, part.ci95_high - part.accuracy_mean]).astype(float))
+            ax.bar(x, mean, width, yerr=np.nan_to_num(err), capsize=3, label=label, alpha=0.8)
+            for xi, seeds in zip(x, part.per_seed):
+                values = [100 * float(v) for v in str(seeds).split()]
+                ax.scatter([xi] * len(values), values, color="black", s=8, zorder=3)
+        ax.set_xticks(np.arange(len(methods)), methods)
+        ax.set_ylim(0, 100)
+        ax.set_title(f"task: {task}")
+        ax.set_ylabel("exact-match accuracy (%)")
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=("accuracy",))
+    parser.add_argument("--table", required=True, help="CSV from infoflow.tables")
+    parser.add_argument("--dpi", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    accuracy_figure(pd.read_csv(args.table), args.out, args.dpi)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Post-train (SFT) a causal LM on prompt/answer examples with the Hugging Face Trainer.
+
+The loss covers the answer tokens (and the closing EOS) only: prompt positions get the label -100.
+`--method` names the post-training method; plain `sft` is the baseline every steered method of the
+InfoSteer stage is compared with.
+"""
+
+import argparse
+import logging
+
+import torch
+from transformers import set_seed
+
+from infoflow import cli, models, training
+from infoflow.io import read_examples, write_json
+
+log = logging.getLogger("infoflow.finetune")
+IGNORE_INDEX = -100  # the label the Hugging Face loss skips
+METHOD_KINDS = ("sft",)
+
+
+def encode(tokenizer, prompt, answer):
+    """Token ids of prompt + answer + EOS, with labels on the answer and EOS only."""
+    prompt_ids = tokenizer(prompt).input_ids
+    answer_ids = tokenizer(" " + answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    return {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids}
+
+
+class PadCollator:
+    """Right-pad a batch: pad ids for inputs, IGNORE_INDEX for labels, zeros in the attention mask."""
+
+    def __init__(self, pad_token_id):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features):
+        width = max(len(f["input_ids"]) for f in features)
+
+        def padded(key, value):
+            return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in features])
+
+        mask = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in features])
+        return {"input_ids": padded("input_ids", self.pad_token_id), "labels": padded("labels", IGNORE_INDEX), "attention_mask": mask}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="base model folder or hub id")
+    parser.add_argument("--train", required=True, help="JSON-lines examples")
+    parser.add_argument("--method", required=True, choices=METHOD_KINDS)
+    parser.add_argument("--learning-rate", type=float, required=True)
+    parser.add_argument("--epochs", type=float, required=True)
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--warmup-steps", type=int, required=True)
+    parser.add_argument("--weight-decay", type=float, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--out", required=True, help="model folder")
+    parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
+    args = parser.parse_args()
+    cli.setup(args.threads)
+
+    set_seed(args.seed)
+    examples = read_examples(args.train)
+    model, tokenizer = models.load(args.model)
+    train_set = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
+    log.info("%s on %d examples, seed %d", args.method, len(train_set), args.seed)
+    history = training.train(
+        model,
+        train_set,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        scheduler="linear",
+        seed=args.seed,
+        collator=PadCollator(tokenizer.pad_token_id),
+        logging_steps=5,
+    )
+    models.save(model, tokenizer, args.out)
+    write_json(args.history, history)
+
+
+if __name__ == "__main__":
+    cli.run(main)

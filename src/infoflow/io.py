@@ -1,0 +1,78 @@
+"""Reading and writing the pipeline's files: atomic writes and validated example files."""
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+EXAMPLE_FIELDS = ("id", "split", "prompt", "answer")
+
+
+class DataError(ValueError):
+    """A data file is malformed; the message names the file and row."""
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    Readers therefore never see a half-written file, and a failed job leaves nothing behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(path, rows):
+    write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+def write_csv(path, frame):
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def read_examples(path):
+    """Read a JSON-lines file of examples, each with the fields in EXAMPLE_FIELDS.
+
+    Raises DataError naming the file and the 1-based row of the first bad line.
+    """
+    rows, seen = [], set()
+    with open(path, encoding="utf-8") as f:
+        for row_number, line in enumerate(f, start=1):
+            where = f"{path}, row {row_number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object")
+            for field in EXAMPLE_FIELDS:
+                if field not in row:
+                    raise DataError(f"{where}: missing field '{field}'")
+                if not isinstance(row[field], str) or not row[field].strip():
+                    raise DataError(f"{where}: field '{field}' must be a non-empty string")
+            if row["id"] in seen:
+                raise DataError(f"{where}: duplicate id '{row['id']}'")
+            seen.add(row["id"])
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no examples")
+    return rows

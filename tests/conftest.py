@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# No test may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def run_module(module, *args, check=True):
+    """Run `python -m infoflow.<module> args` as a pipeline job would; return the CompletedProcess."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"infoflow.{module}", *map(str, args)], capture_output=True, text=True, cwd=REPO
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"infoflow.{module} failed:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """A small knowledge world and modular task on disk, with a tokenizer over both."""
+    from infoflow import knowledge_world, modular_task
+    from infoflow.io import write_jsonl
+    from infoflow.tokenizer import train_tokenizer, texts_of
+
+    root = tmp_path_factory.mktemp("world")
+    facts_rows = knowledge_world.make_facts(10, {"city": 4, "year": 5, "company": 3, "field": 3}, seed=0)
+    facts = {}
+    for entity, attribute, value in facts_rows:
+        facts.setdefault(entity, {})[attribute] = value
+    knowledge = knowledge_world.render(facts, biographies_per_entity=3, sft_fraction=0.5, seed=0)
+    modular = modular_task.make_task(7, [5, 9], 6, 10, n_train=20, n_test=8, n_corpus=10, seed=0)
+    (root / "corpus.txt").write_text("\n".join(knowledge["corpus"] + modular["corpus"]) + "\n")
+    paths = {}
+    for name, rows in [*(("k_" + s, knowledge[s]) for s in ("train", "test_id", "test_ood", "cloze")),
+                       *(("m_" + s, modular[s]) for s in ("train", "test_id", "test_ood"))]:
+        paths[name] = root / f"{name}.jsonl"
+        write_jsonl(paths[name], rows)
+    tokenizer = train_tokenizer(texts_of([root / "corpus.txt"], list(paths.values())))
+    return {"root": root, "facts": facts, "knowledge": knowledge, "modular": modular, "paths": paths, "tokenizer": tokenizer}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_world, tmp_path_factory):
+    """A tiny randomly initialised Llama with the world's tokenizer, saved like a real checkpoint."""
+    import torch
+
+    from infoflow import models
+    from infoflow.pretrain import build_model
+
+    torch.manual_seed(0)
+    model = build_model(tiny_world["tokenizer"], "llama", hidden_size=32, intermediate_size=64, layers=2, heads=2, max_length=64)
+    out = tmp_path_factory.mktemp("model")
+    models.save(model, tiny_world["tokenizer"], out)
+    return out

@@ -1,0 +1,58 @@
+import subprocess
+import sys
+from copy import deepcopy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from conftest import REPO
+from infoflow.config import ConfigError, check
+
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+CONFIGS = [REPO / "config.yaml", *sorted((REPO / "tests/configs").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    config = yaml.safe_load(path.read_text())
+    validate(config, SCHEMA)
+    check(config)
+
+
+def test_check_catches_relations_between_values():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    bad = deepcopy(config)
+    bad["modular_task"]["ood_moduli"].append(bad["modular_task"]["id_modulus"])
+    with pytest.raises(ConfigError, match="modular_task.ood_moduli"):
+        check(bad)
+    bad = deepcopy(config)
+    bad["base_model"]["heads"] = 5
+    with pytest.raises(ConfigError, match="base_model.hidden_size"):
+        check(bad)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["base_model"].update(layers="eight"), "base_model.layers: 'eight' is not of type 'integer'"),
+        (lambda c: c.update(colour="red"), "(top level): unknown key: Additional properties are not allowed ('colour' was unexpected)"),
+        (lambda c: c["knowledge_world"].update(entities=-5), "knowledge_world.entities: -5 is less than the minimum of 1"),
+        (lambda c: c["methods"].update(dpo={"kind": "dpo"}), "methods.dpo.kind: 'dpo' is not one of ['sft']"),
+        (lambda c: c["sft"].update(learning_rate="5e-4"), "sft.learning_rate: '5e-4' is not of type 'number'"),
+        (lambda c: c.update(seeds=[0, 0]), "seeds: duplicate seeds in [0, 0]"),
+    ],
+)
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
+    config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+    edit(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("config error")]
+    assert errors == [f"config error: {message}"]
+    assert "Traceback" not in result.stderr and not (tmp_path / "results").exists()

@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from conftest import run_module
+from infoflow import models
+from infoflow.evaluate import exact_match, greedy_generate, score
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, expected",
+    [
+        ("Paris", "Paris", True),
+        (" paris . Paris was", "Paris", True),
+        ("Paris\nmore", "Paris", True),
+        ("Parisian", "Paris", False),
+        ("Paris Rome", "Paris", False),
+        ("", "Paris", False),
+        ("S5", "S5", True),
+        ("S5 N3", "S5", False),
+    ],
+)
+def test_exact_match(prediction, answer, expected):
+    assert exact_match(prediction, answer) is expected
+
+
+def test_score_counts_per_group():
+    examples = [{"id": str(i), "answer": "a", "attribute": g} for i, g in enumerate(["x", "x", "y", "y"])]
+    frame, metrics = score(examples, ["a", "b", "a", "a"], "attribute")
+    assert metrics == {"n": 4, "accuracy": 0.75, "by_group": {"x": {"n": 2, "accuracy": 0.5}, "y": {"n": 2, "accuracy": 1.0}}}
+    assert frame.correct.tolist() == [True, False, True, True]
+
+
+def test_batched_left_padded_generation_equals_one_by_one(tiny_world, tiny_model_dir):
+    model, tokenizer = models.load(tiny_model_dir)
+    prompts = [r["prompt"] for r in tiny_world["knowledge"]["test_ood"][:4] + tiny_world["modular"]["test_id"][:3]]
+    batched = greedy_generate(model, tokenizer, prompts, max_new_tokens=3, batch_size=7)
+    single = [greedy_generate(model, tokenizer, [p], max_new_tokens=3, batch_size=1)[0] for p in prompts]
+    assert batched == single
+
+
+def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny_model_dir, tmp_path):
+    predictions, metrics = tmp_path / "p.csv", tmp_path / "m.json"
+    run_module("evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
+               "--max-new-tokens", 2, "--batch-size", 8, "--tags", "task=knowledge", "split=test_id",
+               "--threads", 1, "--predictions", predictions, "--metrics", metrics)
+    result = json.loads(metrics.read_text())
+    assert result["tags"] == {"task": "knowledge", "split": "test_id"}
+    assert result["n"] == len(tiny_world["knowledge"]["test_id"]) and 0 <= result["accuracy"] <= 1
+    assert len(predictions.read_text().splitlines()) == result["n"] + 1
+
+
+def test_bad_example_file_stops_with_file_and_row(tiny_model_dir, tmp_path):
+    examples = tmp_path / "bad.jsonl"
+    examples.write_text('{"id": "a", "split": "t", "prompt": "p", "answer": "x"}\n{"id": "b", "split": "t", "prompt": "p"}\n')
+    result = run_module("evaluate", "--model", tiny_model_dir, "--examples", examples, "--max-new-tokens", 2,
+                        "--batch-size", 8, "--threads", 1, "--predictions", tmp_path / "p.csv",
+                        "--metrics", tmp_path / "m.json", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"infoflow: {examples}, row 2: missing field 'answer'"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]

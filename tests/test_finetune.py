@@ -1,0 +1,52 @@
+import json
+
+import torch
+import torch.nn.functional as F
+
+from conftest import run_module
+from infoflow import models
+from infoflow.finetune import IGNORE_INDEX, PadCollator, encode
+
+
+def test_labels_cover_answer_and_eos_only(tiny_world):
+    tokenizer = tiny_world["tokenizer"]
+    row = tiny_world["knowledge"]["train"][0]
+    features = encode(tokenizer, row["prompt"], row["answer"])
+    n_prompt = len(tokenizer(row["prompt"]).input_ids)
+    assert features["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert features["labels"][n_prompt:] == features["input_ids"][n_prompt:]
+    assert tokenizer.decode(features["input_ids"][n_prompt:]) == f"{row['answer']} <eos>"
+
+
+def test_model_loss_is_cross_entropy_over_answer_tokens_only(tiny_world, tiny_model_dir):
+    model, tokenizer = models.load(tiny_model_dir)
+    rows = tiny_world["knowledge"]["train"][:3]
+    batch = PadCollator(tokenizer.pad_token_id)([encode(tokenizer, r["prompt"], r["answer"]) for r in rows])
+    assert (batch["labels"] == IGNORE_INDEX).sum() > 0 and (batch["attention_mask"] == 0).sum() > 0
+    with torch.no_grad():
+        out = model(**batch)
+    logits, labels = out.logits[:, :-1], batch["labels"][:, 1:]
+    keep = labels != IGNORE_INDEX
+    expected = F.cross_entropy(logits[keep], labels[keep])
+    assert torch.allclose(out.loss, expected, atol=1e-6)
+    # Changing a prompt-only label would not change it; the answer count is what the loss averages.
+    assert keep.sum() == sum(2 for _ in rows)  # one answer token and EOS per example
+
+
+def test_finetune_command_trains_and_saves_a_loadable_model(tiny_world, tiny_model_dir, tmp_path):
+    out, history = tmp_path / "model", tmp_path / "history.json"
+    args = ["--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "sft",
+            "--learning-rate", 1e-3, "--epochs", 2, "--batch-size", 4, "--warmup-steps", 0,
+            "--weight-decay", 0.0, "--seed", 0, "--threads", 1, "--out", out, "--history", history]
+    run_module("finetune", *args)
+    losses = [entry["loss"] for entry in json.loads(history.read_text())]
+    assert losses and all(l > 0 for l in losses)
+    tuned, _ = models.load(out)
+    base, _ = models.load(tiny_model_dir)
+    changed = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), base.state_dict().values())]
+    assert any(changed)
+    assert not list(out.glob(".partial-*"))
+    # Same seed, same data: the same weights.
+    run_module("finetune", *args[:-4], "--out", tmp_path / "again", "--history", tmp_path / "again.json")
+    again, _ = models.load(tmp_path / "again")
+    assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), again.state_dict().values()))

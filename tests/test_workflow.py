@@ -1,0 +1,117 @@
+"""The whole DAG on the smoke config, in a temporary copy of the workflow, run as a user runs it."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md"]
+
+
+def snakemake(workdir, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--workflow-profile", "none", *args],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+
+
+def job_counts(dry_run_output):
+    """{rule: count} from the 'Job stats' table of a dry run."""
+    table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def reasons(dry_run_output):
+    """{reason: set of rules} from the 'Reasons:' summary of a dry run."""
+    summary = dry_run_output.split("Reasons:")[1].split("\n\n")[0]
+    found = {}
+    for reason, rules in re.findall(r"^    (\S[^\n]*):\n        ([^\n]+)", summary, re.M):
+        found[reason] = {r.strip() for r in rules.split(",")}
+    return found
+
+
+def set_config_value(workdir, old, new):
+    path = workdir / "config.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    for item in ("Snakefile", "workflow", "src", "envs"):
+        (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, workdir / item)
+    shutil.copy(REPO / "tests/configs/smoke.yaml", workdir / "config.yaml")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_full_run_writes_well_formed_results(smoke_run):
+    results = smoke_run / "results"
+    for name in FINAL_TABLES:
+        assert (results / "tables" / name).stat().st_size > 0
+    accuracy = pd.read_csv(results / "tables/accuracy.csv")
+    assert sorted(zip(accuracy.task, accuracy.split)) == [
+        ("knowledge", "test_id"), ("knowledge", "test_ood"), ("modular", "test_id"), ("modular", "test_ood")
+    ]
+    assert (accuracy.seeds == 2).all() and accuracy.accuracy_mean.between(0, 1).all()
+    recall = pd.read_csv(results / "tables/knowledge_recall.csv")
+    assert recall.attribute.tolist() == ["city", "company", "field", "year", "all"]
+    assert recall.n_facts.tolist() == [12, 12, 12, 12, 48]
+    assert (results / "figures/accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    # Models were saved the Hugging Face way, and every rule left a log and a benchmark.
+    for run in ("knowledge/sft/seed0", "modular/sft/seed1"):
+        assert (results / "runs" / run / "model/model.safetensors").is_file()
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 21
+    assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
+
+
+def test_second_run_has_nothing_to_do(smoke_run):
+    result = snakemake(smoke_run, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
+    set_config_value(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2")
+    try:
+        result = snakemake(smoke_run, "-n")
+        output = result.stdout + result.stderr
+        assert job_counts(output) == {
+            "evaluate": 8, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
+            "accuracy_figure": 1, "all": 1,
+        }
+        assert reasons(output)["params have changed since last execution"] == {"evaluate", "knowledge_recall"}
+    finally:
+        set_config_value(smoke_run, "max_new_tokens: 2", "max_new_tokens: 3")
+
+
+def test_figure_value_reruns_only_the_figure(smoke_run):
+    set_config_value(smoke_run, "dpi: 60", "dpi: 70")
+    try:
+        result = snakemake(smoke_run, "-n")
+        assert job_counts(result.stdout + result.stderr) == {"accuracy_figure": 1, "all": 1}
+    finally:
+        set_config_value(smoke_run, "dpi: 70", "dpi: 60")
+
+
+def test_malformed_data_file_stops_its_rule_and_leaves_nothing(smoke_run):
+    facts = smoke_run / "results/data/knowledge/facts.csv"
+    lines = facts.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0]  # row 6 loses its value column
+    facts.write_text("\n".join(lines) + "\n")
+    result = snakemake(smoke_run, "results/data/knowledge/train.jsonl")
+    assert result.returncode != 0
+    log = (smoke_run / "results/logs/knowledge_data.log").read_text().strip().splitlines()
+    assert log == ["infoflow: results/data/knowledge/facts.csv, row 6: expected 3 columns"]
+    assert not (smoke_run / "results/data/knowledge/train.jsonl").exists()
+    assert not (smoke_run / "results/data/knowledge/corpus.txt").exists()

@@ -1,0 +1,93 @@
+CORPORA = ["results/data/knowledge/corpus.txt", "results/data/modular/corpus.txt"]
+EXAMPLE_FILES = [
+    f"results/data/{task}/{split}.jsonl"
+    for task in ("knowledge", "modular")
+    for split in ("train", "test_id", "test_ood")
+] + ["results/data/knowledge/cloze.jsonl"]
+
+
+rule tokenizer:
+    """A word-level tokenizer over every word of the world, saved in Hugging Face format."""
+    input:
+        corpus=CORPORA,
+        examples=EXAMPLE_FILES,
+        code=code("tokenizer"),
+    output:
+        tokenizer="results/base/tokenizer/tokenizer.json",
+        tokenizer_config="results/base/tokenizer/tokenizer_config.json",
+    log:
+        "results/logs/tokenizer.log",
+    benchmark:
+        "results/benchmarks/tokenizer.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.tokenizer --corpus {input.corpus} --examples {input.examples}"
+        " --out $(dirname {output.tokenizer}) > {log} 2>&1"
+
+
+rule pretrain_base_model:
+    """Pretrain the base model on biographies and progressions, so the facts live in its weights."""
+    input:
+        tokenizer="results/base/tokenizer/tokenizer.json",
+        corpus=CORPORA,
+        code=code("pretrain", "models", "training"),
+    output:
+        weights="results/base/model/model.safetensors",
+        config="results/base/model/config.json",
+        history="results/base/pretrain_history.json",
+    params:
+        model=config["base_model"],
+    log:
+        "results/logs/pretrain_base_model.log",
+    benchmark:
+        "results/benchmarks/pretrain_base_model.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
+        " --architecture {params.model[architecture]} --hidden-size {params.model[hidden_size]}"
+        " --intermediate-size {params.model[intermediate_size]} --layers {params.model[layers]}"
+        " --heads {params.model[heads]} --block-size {params.model[block_size]}"
+        " --batch-size {params.model[batch_size]} --learning-rate {params.model[learning_rate]}"
+        " --warmup-steps {params.model[warmup_steps]} --weight-decay {params.model[weight_decay]}"
+        " --epochs {params.model[epochs]} --seed {params.model[seed]} --threads {threads}"
+        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
+
+
+rule knowledge_recall:
+    """Cloze completion of every fact by the base model: is the knowledge in the parameters?"""
+    input:
+        weights="results/base/model/model.safetensors",
+        examples="results/data/knowledge/cloze.jsonl",
+        code=code("evaluate", "models"),
+    output:
+        predictions="results/base/recall/predictions.csv",
+        metrics="results/base/recall/metrics.json",
+    params:
+        evaluation=config["evaluation"],
+    log:
+        "results/logs/knowledge_recall.log",
+    benchmark:
+        "results/benchmarks/knowledge_recall.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
+        " --max-new-tokens {params.evaluation[max_new_tokens]} --batch-size {params.evaluation[batch_size]}"
+        " --tags model=base split=cloze --threads {threads}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

@@ -1,0 +1,32 @@
+rule finetune:
+    """Post-train the base model on one task with one method and seed."""
+    input:
+        weights="results/base/model/model.safetensors",
+        train="results/data/{task}/train.jsonl",
+        code=code("finetune", "models", "training"),
+    output:
+        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        config="results/runs/{task}/{method}/seed{seed}/model/config.json",
+        history="results/runs/{task}/{method}/seed{seed}/train_history.json",
+    params:
+        method=lambda w: config["methods"][w.method],
+        sft=config["sft"],
+        seed=lambda w: int(w.seed),
+    log:
+        "results/logs/finetune/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/finetune/{task}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.finetune --model $(dirname {input.weights}) --train {input.train}"
+        " --method {params.method[kind]} --learning-rate {params.sft[learning_rate]}"
+        " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
+        " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
+        " --seed {params.seed} --threads {threads}"
+        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
