@@ -32,7 +32,7 @@ def tiny_world(tmp_path_factory):
     facts = {}
     for entity, attribute, value in facts_rows:
         facts.setdefault(entity, {})[attribute] = value
-    knowledge = knowledge_world.render(facts, biographies_per_entity=3, sft_fraction=0.5, seed=0)
+    knowledge = knowledge_world.render(facts, biographies_per_entity=3, qa_documents_per_entity=1, sft_fraction=0.5, seed=0)
     modular = modular_task.make_task(7, [5, 9], 6, 10, n_train=20, n_test=8, n_corpus=10, seed=0)
     (root / "corpus.txt").write_text("\n".join(knowledge["corpus"] + modular["corpus"]) + "\n")
     paths = {}

@@ -35,7 +35,7 @@ def test_every_entity_has_one_value_per_attribute_and_unique_name():
 
 def test_splits_are_disjoint_by_entity_and_ood_rephrases_id():
     facts = facts_dict(kw.make_facts(40, SIZES, seed=0))
-    data = kw.render(facts, biographies_per_entity=2, sft_fraction=0.5, seed=0)
+    data = kw.render(facts, biographies_per_entity=2, qa_documents_per_entity=0, sft_fraction=0.5, seed=0)
     train = {r["entity"] for r in data["train"]}
     test_id = {r["entity"] for r in data["test_id"]}
     assert len(train) == 20 and len(test_id) == 20 and not train & test_id
@@ -51,7 +51,7 @@ def test_splits_are_disjoint_by_entity_and_ood_rephrases_id():
 
 def test_corpus_states_every_fact_and_cloze_asks_every_fact():
     facts = facts_dict(kw.make_facts(20, SIZES, seed=3))
-    data = kw.render(facts, biographies_per_entity=2, sft_fraction=0.5, seed=3)
+    data = kw.render(facts, biographies_per_entity=2, qa_documents_per_entity=0, sft_fraction=0.5, seed=3)
     assert len(data["corpus"]) == 40
     for name, attributes in facts.items():
         bios = [b for b in data["corpus"] if b.startswith(name) or f" {name} " in b]
@@ -60,6 +60,21 @@ def test_corpus_states_every_fact_and_cloze_asks_every_fact():
             assert all(value in b.split() for b in bios)
     assert len(data["cloze"]) == 20 * len(kw.ATTRIBUTES)
     assert data["cloze"][0]["prompt"].endswith(("born in", "the year", "works for", "studies"))
+
+
+def test_qa_documents_cover_sft_people_only_in_the_pretraining_phrasing():
+    facts = facts_dict(kw.make_facts(20, SIZES, seed=0))
+    data = kw.render(facts, biographies_per_entity=1, qa_documents_per_entity=3, sft_fraction=0.5, seed=0)
+    qa_docs = [d for d in data["corpus"] if d.startswith("Q :")]
+    assert len(qa_docs) == 10 * 3 and len(data["corpus"]) == 20 + 30
+    sft_people = {r["entity"] for r in data["train"]}
+    test_people = {r["entity"] for r in data["test_id"]}
+    assert all(any(n in d for n in sft_people) and not any(n in d for n in test_people) for d in qa_docs)
+    # Neither test phrasing occurs in pretraining.
+    corpus = " ".join(data["corpus"])
+    for row in data["test_id"][:8] + data["test_ood"][:8]:
+        assert row["prompt"] not in corpus
+        assert row["prompt"].replace(row["entity"], "").split(" A :")[0] not in corpus.replace(row["entity"], "")
 
 
 def write_facts(path, lines):
@@ -89,7 +104,7 @@ def test_render_command_fails_in_one_line_and_writes_nothing(tmp_path):
     write_facts(facts, ["Ann Bo,city,Paris", "Ann Bo,year", "Ann Bo,company,Acme", "Ann Bo,field,math"])
     outputs = {name: tmp_path / f"{name}.out" for name in ("corpus", "train", "test-id", "test-ood", "cloze")}
     result = run_module(
-        "knowledge_world", "render", "--facts", facts, "--biographies-per-entity", 2, "--sft-fraction", 0.5,
+        "knowledge_world", "render", "--facts", facts, "--biographies-per-entity", 2, "--qa-documents-per-entity", 1, "--sft-fraction", 0.5,
         "--seed", 0, *[x for name, path in outputs.items() for x in (f"--{name}", path)], check=False,
     )
     assert result.returncode == 1

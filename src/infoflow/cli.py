@@ -6,12 +6,13 @@ import sys
 from infoflow.io import DataError
 
 
-def setup(threads):
-    """Configure logging and bound torch to the job's threads (Snakemake's `threads:`)."""
+def setup(threads=None):
+    """Configure logging; for torch stages, bound torch to the job's threads (Snakemake's `threads:`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    import torch
+    if threads is not None:
+        import torch  # only torch stages pass threads; data stages run where torch is not installed
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 def run(main):

@@ -46,6 +46,16 @@ QUESTION_TEMPLATES_ID = {
     "company": "which company does {name} work for ?",
     "field": "what field does {name} study ?",
 }
+# A third phrasing, used only in the pretraining corpus for the SFT people: real pretraining text
+# holds questions and answers too, and without such text a small model stores the facts but does
+# not learn to extract them in a question context (Allen-Zhu & Li, Physics of LMs 3.1, "mixed
+# training"; measured here: 99.7% cloze recall, yet 11% ID accuracy after SFT).
+QUESTION_TEMPLATES_PRETRAIN = {
+    "city": "what city was {name} born in ?",
+    "year": "what year was {name} born in ?",
+    "company": "what company employs {name} ?",
+    "field": "what is the field of {name} ?",
+}
 QUESTION_TEMPLATES_OOD = {
     "city": "which city is the birthplace of {name} ?",
     "year": "when did {name} come into the world ?",
@@ -131,6 +141,12 @@ def biography(rng, name, attributes):
     return " ".join(sentences)
 
 
+def qa_document(rng, name, attributes):
+    questions = [f"{qa_prompt(QUESTION_TEMPLATES_PRETRAIN[a].format(name=name))} {v}" for a, v in attributes.items()]
+    rng.shuffle(questions)
+    return " ".join(questions)
+
+
 def qa_rows(entities, facts, templates, split):
     return [
         {
@@ -145,18 +161,23 @@ def qa_rows(entities, facts, templates, split):
     ]
 
 
-def render(facts, biographies_per_entity, sft_fraction, seed):
-    """The pretraining corpus (one biography a line) and the SFT / ID / OOD / cloze example lists."""
+def render(facts, biographies_per_entity, qa_documents_per_entity, sft_fraction, seed):
+    """The pretraining corpus (one document a line) and the SFT / ID / OOD / cloze example lists.
+
+    The corpus has biographies of everyone and QA documents (pretraining phrasing) about the SFT
+    people only, so the test people's facts appear in biographies alone.
+    """
     rng = random.Random(seed)
     entities = sorted(facts)
-    corpus = [biography(rng, name, facts[name]) for name in entities for _ in range(biographies_per_entity)]
-    rng.shuffle(corpus)
     shuffled = entities[:]
     rng.shuffle(shuffled)
     n_sft = round(sft_fraction * len(entities))
     sft_entities, test_entities = sorted(shuffled[:n_sft]), sorted(shuffled[n_sft:])
     if not sft_entities or not test_entities:
         raise DataError(f"sft_fraction {sft_fraction} leaves no entities for training or testing")
+    corpus = [biography(rng, name, facts[name]) for name in entities for _ in range(biographies_per_entity)]
+    corpus += [qa_document(rng, name, facts[name]) for name in sft_entities for _ in range(qa_documents_per_entity)]
+    rng.shuffle(corpus)
     cloze = [
         {"id": f"cloze-{i:05d}", "split": "cloze", "prompt": cloze_prompt(a, n), "answer": facts[n][a], "entity": n, "attribute": a}
         for i, (n, a) in enumerate((n, a) for n in entities for a in ATTRIBUTES)
@@ -184,19 +205,20 @@ def main():
     r = sub.add_parser("render", help="write the corpus and QA splits from a facts table")
     r.add_argument("--facts", required=True)
     r.add_argument("--biographies-per-entity", type=int, required=True)
+    r.add_argument("--qa-documents-per-entity", type=int, required=True)
     r.add_argument("--sft-fraction", type=float, required=True)
     r.add_argument("--seed", type=int, required=True)
     for name in ("corpus", "train", "test-id", "test-ood", "cloze"):
         r.add_argument(f"--{name}", required=True)
     args = parser.parse_args()
-    cli.setup(threads=1)
+    cli.setup()
 
     if args.step == "facts":
         sizes = {"city": args.cities, "year": args.years, "company": args.companies, "field": args.fields}
         rows = make_facts(args.entities, sizes, args.seed)
         write_text(args.out, "entity,attribute,value\n" + "".join(f"{e},{a},{v}\n" for e, a, v in rows))
     else:
-        data = render(read_facts(args.facts), args.biographies_per_entity, args.sft_fraction, args.seed)
+        data = render(read_facts(args.facts), args.biographies_per_entity, args.qa_documents_per_entity, args.sft_fraction, args.seed)
         write_text(args.corpus, "\n".join(data["corpus"]) + "\n")
         for split in ("train", "test_id", "test_ood", "cloze"):
             write_jsonl(getattr(args, split), data[split])

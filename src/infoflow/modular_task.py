@@ -64,7 +64,7 @@ def main():
     for name in ("corpus", "train", "test-id", "test-ood"):
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args()
-    cli.setup(threads=1)
+    cli.setup()
     data = make_task(
         args.id_modulus, args.ood_moduli, args.elements, args.noise_values,
         args.train_examples, args.test_examples, args.corpus_sequences, args.seed,

@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--examples", nargs="+", required=True, help="example files whose words must be known")
     parser.add_argument("--out", required=True, help="tokenizer folder")
     args = parser.parse_args()
-    cli.setup(threads=1)
+    cli.setup()
     tokenizer = train_tokenizer(texts_of(args.corpus, args.examples))
     tokenizer.save_pretrained(args.out)
 

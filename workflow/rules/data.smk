@@ -36,6 +36,7 @@ rule knowledge_data:
         cloze="results/data/knowledge/cloze.jsonl",
     params:
         biographies=config["knowledge_world"]["biographies_per_entity"],
+        qa_documents=config["knowledge_world"]["qa_documents_per_entity"],
         sft_fraction=config["knowledge_world"]["sft_fraction"],
         seed=config["knowledge_world"]["seed"],
     log:
@@ -50,7 +51,8 @@ rule knowledge_data:
         "../../envs/analysis.yaml"
     shell:
         "python -m infoflow.knowledge_world render --facts {input.facts}"
-        " --biographies-per-entity {params.biographies} --sft-fraction {params.sft_fraction}"
+        " --biographies-per-entity {params.biographies} --qa-documents-per-entity {params.qa_documents}"
+        " --sft-fraction {params.sft_fraction}"
         " --seed {params.seed} --corpus {output.corpus} --train {output.train}"
         " --test-id {output.test_id} --test-ood {output.test_ood} --cloze {output.cloze} > {log} 2>&1"
 
