@@ -47,15 +47,7 @@ def main():
     parser.add_argument("--model", required=True, help="base model folder or hub id")
     parser.add_argument("--train", required=True, help="JSON-lines examples")
     parser.add_argument("--method", required=True, choices=METHOD_KINDS)
-    parser.add_argument("--learning-rate", type=float, required=True)
-    parser.add_argument("--epochs", type=float, required=True)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--warmup-steps", type=int, required=True)
-    parser.add_argument("--weight-decay", type=float, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--out", required=True, help="model folder")
-    parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
+    training.add_arguments(parser)
     args = parser.parse_args()
     cli.setup(args.threads)
 
@@ -65,17 +57,7 @@ def main():
     train_set = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
     log.info("%s on %d examples, seed %d", args.method, len(train_set), args.seed)
     history = training.train(
-        model,
-        train_set,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        epochs=args.epochs,
-        warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay,
-        scheduler="linear",
-        seed=args.seed,
-        collator=PadCollator(tokenizer.pad_token_id),
-        logging_steps=5,
+        model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id), logging_steps=5
     )
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)

@@ -62,15 +62,7 @@ def main():
     parser.add_argument("--layers", type=int, required=True)
     parser.add_argument("--heads", type=int, required=True)
     parser.add_argument("--block-size", type=int, required=True)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--learning-rate", type=float, required=True)
-    parser.add_argument("--warmup-steps", type=int, required=True)
-    parser.add_argument("--weight-decay", type=float, required=True)
-    parser.add_argument("--epochs", type=float, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--out", required=True, help="model folder")
-    parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
+    training.add_arguments(parser)
     args = parser.parse_args()
     cli.setup(args.threads)
 
@@ -81,18 +73,7 @@ def main():
         tokenizer, args.architecture, args.hidden_size, args.intermediate_size, args.layers, args.heads, args.block_size
     )
     log.info("%d blocks of %d tokens; %.2fM parameters", len(blocks), args.block_size, model.num_parameters() / 1e6)
-    history = training.train(
-        model,
-        blocks,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        epochs=args.epochs,
-        warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay,
-        scheduler="cosine",
-        seed=args.seed,
-        logging_steps=20,
-    )
+    history = training.train(model, blocks, args, scheduler="cosine", logging_steps=20)
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)
 
