@@ -39,6 +39,12 @@ def test_accuracy_table_aggregates_over_seeds(tmp_path):
     assert low < 0.7 < high
 
 
+def test_accuracy_interval_stays_inside_zero_one(tmp_path):
+    paths = [write_metrics(tmp_path, "modular", "sft", seed, "test_id", acc) for seed, acc in enumerate([0.98, 1.0, 1.0])]
+    row = accuracy_table(read_metrics(paths)).iloc[0]
+    assert row.ci95_high == 1.0 and 0.9 < row.ci95_low < row.accuracy_mean
+
+
 def test_tables_and_figure_commands(tmp_path):
     paths = [write_metrics(tmp_path, task, "sft", seed, split, 0.1 * seed + (0.5 if split == "test_id" else 0.2))
              for task in ("knowledge", "modular") for seed in (0, 1) for split in ("test_id", "test_ood")]

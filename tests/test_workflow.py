@@ -104,6 +104,17 @@ def test_figure_value_reruns_only_the_figure(smoke_run):
         set_config_value(smoke_run, "dpi: 70", "dpi: 60")
 
 
+def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
+    set_config_value(smoke_run, "epochs: {knowledge: 1, modular: 1}", "epochs: {knowledge: 1, modular: 2}")
+    try:
+        result = snakemake(smoke_run, "-n")
+        output = result.stdout + result.stderr
+        assert job_counts(output) == {"finetune": 2, "evaluate": 4, "accuracy_table": 1, "accuracy_figure": 1, "all": 1}
+        assert "results/runs/knowledge" not in output
+    finally:
+        set_config_value(smoke_run, "epochs: {knowledge: 1, modular: 2}", "epochs: {knowledge: 1, modular: 1}")
+
+
 def test_malformed_data_file_stops_its_rule_and_leaves_nothing(smoke_run):
     facts = smoke_run / "results/data/knowledge/facts.csv"
     lines = facts.read_text().splitlines()

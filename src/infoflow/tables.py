@@ -29,6 +29,7 @@ def accuracy_table(metrics):
     for (task, method, split), group in metrics.groupby(["task", "method", "split"], sort=True):
         group = group.sort_values("seed", key=lambda s: s.astype(int))
         mean, low, high = mean_ci95(group.accuracy)
+        low, high = max(low, 0.0), min(high, 1.0)  # an accuracy interval cannot leave [0, 1]; nan stays nan
         rows.append(
             {
                 "task": task,

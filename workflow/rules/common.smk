@@ -30,6 +30,13 @@ wildcard_constraints:
     split="|".join(TEST_SPLITS),
 
 
+def sft_settings(wildcards):
+    """The post-training settings of one task: editing another task's epochs does not rerun it."""
+    settings = dict(config["sft"])
+    settings["epochs"] = config["sft"]["epochs"][wildcards.task]
+    return settings
+
+
 def code(*modules):
     """The src files a rule runs (its module and what it imports), so editing them reruns the rule."""
     return [f"src/infoflow/{m}.py" for m in ("__init__", "cli", "io", *modules)]

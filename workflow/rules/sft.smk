@@ -10,7 +10,7 @@ rule finetune:
         history="results/runs/{task}/{method}/seed{seed}/train_history.json",
     params:
         method=lambda w: config["methods"][w.method],
-        sft=config["sft"],
+        sft=sft_settings,
         seed=lambda w: int(w.seed),
     log:
         "results/logs/finetune/{task}/{method}/seed{seed}.log",
