@@ -20,6 +20,7 @@ localrules:
     accuracy_table,
     knowledge_recall_table,
     accuracy_figure,
+    steering_tables,
 
 
 rule all:
@@ -29,3 +30,5 @@ rule all:
         "results/tables/knowledge_recall.csv",
         "results/tables/knowledge_recall.md",
         "results/figures/accuracy.png",
+        "results/tables/steering_vs_sft.md",
+        "results/tables/ablation.md",

@@ -42,7 +42,7 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny_world, tiny_model
 def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny_model_dir, tmp_path):
     predictions, metrics = tmp_path / "p.csv", tmp_path / "m.json"
     run_module("evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
-               "--max-new-tokens", 2, "--batch-size", 8, "--tags", "task=knowledge", "split=test_id",
+               "--max-new-tokens", 2, "--batch-size", 8, "--tags", "task=knowledge", "--splits", "test_id",
                "--threads", 1, "--predictions", predictions, "--metrics", metrics)
     result = json.loads(metrics.read_text())
     assert result["tags"] == {"task": "knowledge", "split": "test_id"}
@@ -50,10 +50,21 @@ def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny
     assert len(predictions.read_text().splitlines()) == result["n"] + 1
 
 
+def test_evaluate_command_scores_several_splits_under_steering(tiny_world, tiny_model_dir, tmp_path):
+    paths = {s: (tmp_path / f"{s}.csv", tmp_path / f"{s}.json") for s in ("test_id", "test_ood")}
+    run_module("evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
+               tiny_world["paths"]["k_test_ood"], "--splits", "test_id", "test_ood", "--max-new-tokens", 2,
+               "--batch-size", 8, "--method", "intervention", "--steering", "p=0.2", "alpha=3.0", "--threads", 1,
+               "--predictions", *(p[0] for p in paths.values()), "--metrics", *(p[1] for p in paths.values()))
+    for split, (csv, metrics) in paths.items():
+        assert json.loads(metrics.read_text())["tags"] == {"split": split}
+        assert len(csv.read_text().splitlines()) == len(tiny_world["knowledge"][split]) + 1
+
+
 def test_bad_example_file_stops_with_file_and_row(tiny_model_dir, tmp_path):
     examples = tmp_path / "bad.jsonl"
     examples.write_text('{"id": "a", "split": "t", "prompt": "p", "answer": "x"}\n{"id": "b", "split": "t", "prompt": "p"}\n')
-    result = run_module("evaluate", "--model", tiny_model_dir, "--examples", examples, "--max-new-tokens", 2,
+    result = run_module("evaluate", "--model", tiny_model_dir, "--examples", examples, "--splits", "t", "--max-new-tokens", 2,
                         "--batch-size", 8, "--threads", 1, "--predictions", tmp_path / "p.csv",
                         "--metrics", tmp_path / "m.json", check=False)
     assert result.returncode == 1

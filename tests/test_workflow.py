@@ -12,7 +12,8 @@ import pytest
 
 from conftest import REPO
 
-FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md"]
+FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md"]
+STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
 
 
 def snakemake(workdir, *args):
@@ -61,10 +62,14 @@ def test_full_run_writes_well_formed_results(smoke_run):
     for name in FINAL_TABLES:
         assert (results / "tables" / name).stat().st_size > 0
     accuracy = pd.read_csv(results / "tables/accuracy.csv")
-    assert sorted(zip(accuracy.task, accuracy.split)) == [
-        ("knowledge", "test_id"), ("knowledge", "test_ood"), ("modular", "test_id"), ("modular", "test_ood")
-    ]
+    runs = sorted({("knowledge", m) for m in ["sft", *STEERED]} | {("modular", "sft")})
+    assert sorted(zip(accuracy.task, accuracy.method, accuracy.split)) == [(t, m, s) for t, m in runs for s in ("test_id", "test_ood")]
     assert (accuracy.seeds == 2).all() and accuracy.accuracy_mean.between(0, 1).all()
+    comparison = pd.read_csv(results / "tables/steering_vs_sft.csv")
+    steered = comparison[comparison.method.isin(STEERED)]
+    assert len(steered) == 4 and steered.diff_vs_sft.notna().all()
+    assert (steered.diff_ci95_low <= steered.diff_vs_sft).all() and (steered.diff_vs_sft <= steered.diff_ci95_high).all()
+    assert "| reg_l0.1 | regularization |" in (results / "tables/ablation.md").read_text()
     recall = pd.read_csv(results / "tables/knowledge_recall.csv")
     assert recall.attribute.tolist() == ["city", "company", "field", "year", "all"]
     assert recall.n_facts.tolist() == [12, 12, 12, 12, 48]
@@ -72,7 +77,7 @@ def test_full_run_writes_well_formed_results(smoke_run):
     # Models were saved the Hugging Face way, and every rule left a log and a benchmark.
     for run in ("knowledge/sft/seed0", "modular/sft/seed1"):
         assert (results / "runs" / run / "model/model.safetensors").is_file()
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 21
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 26
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
 
 
@@ -88,7 +93,7 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
         output = result.stdout + result.stderr
         assert job_counts(output) == {
             "evaluate": 8, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
-            "accuracy_figure": 1, "all": 1,
+            "steering_tables": 1, "accuracy_figure": 1, "all": 1,
         }
         assert reasons(output)["params have changed since last execution"] == {"evaluate", "knowledge_recall"}
     finally:
@@ -109,8 +114,10 @@ def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
     try:
         result = snakemake(smoke_run, "-n")
         output = result.stdout + result.stderr
-        assert job_counts(output) == {"finetune": 2, "evaluate": 4, "accuracy_table": 1, "accuracy_figure": 1, "all": 1}
-        assert "results/runs/knowledge" not in output
+        assert job_counts(output) == {
+            "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1, "all": 1
+        }
+        assert "output: results/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
     finally:
         set_config_value(smoke_run, "epochs: {knowledge: 1, modular: 2}", "epochs: {knowledge: 1, modular: 1}")
 

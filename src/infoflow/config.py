@@ -15,6 +15,8 @@ def describe_schema_error(error):
     message = error.message.splitlines()[0]
     if error.validator == "additionalProperties":
         message = f"unknown key: {message}"
+    elif error.validator in ("anyOf", "oneOf") and "description" in error.schema:
+        message = f"{error.instance!r} is not {error.schema['description']}"
     return f"{path}: {message}"
 
 
@@ -28,3 +30,12 @@ def check(config):
     base = config["base_model"]
     if base["hidden_size"] % base["heads"]:
         raise ConfigError(f"base_model.hidden_size: {base['hidden_size']} is not divisible by base_model.heads {base['heads']}")
+    for name, method in config["methods"].items():
+        layers = method.get("layers")
+        if isinstance(layers, list) and max(layers) >= base["layers"]:
+            raise ConfigError(
+                f"methods.{name}.layers: index {max(layers)} is beyond the base model's {base['layers']} layers (0..{base['layers'] - 1})"
+            )
+        unknown = set(method.get("tasks", [])) - set(config["tasks"])
+        if unknown:
+            raise ConfigError(f"methods.{name}.tasks: {sorted(unknown)} not in tasks {config['tasks']}")

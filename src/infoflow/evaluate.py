@@ -1,17 +1,18 @@
-"""Greedy decoding and exact-match scoring of a model on one split of examples.
+"""Greedy decoding and exact-match scoring of a model on one or more splits of examples.
 
 Writes one row per example (prediction, correct) and a metrics file with the accuracy overall and
 per group (e.g. per attribute), so tables never need the model again.
 """
 
 import argparse
+import contextlib
 import json
 import re
 
 import pandas as pd
 import torch
 
-from infoflow import cli, models
+from infoflow import cli, models, steer
 from infoflow.io import read_examples, write_csv, write_json
 
 # A prediction ends at the first sentence end or line break; spacing and case are not scored.
@@ -66,24 +67,35 @@ def score(examples, predictions, group_by):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="model folder or hub id")
-    parser.add_argument("--examples", required=True)
+    parser.add_argument("--examples", nargs="+", required=True, help="one example file per split")
     parser.add_argument("--max-new-tokens", type=int, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--method", default="sft", choices=("sft", *steer.METHODS), help="steering kept on while decoding")
+    parser.add_argument("--steering", nargs="*", default=[], metavar="KEY=VALUE", help="its parameters")
     parser.add_argument("--group-by", default="attribute", help="example field for the per-group accuracy")
     parser.add_argument("--tags", nargs="*", default=[], metavar="KEY=VALUE", help="labels stored with the metrics")
+    parser.add_argument("--splits", nargs="+", required=True, help="split name of each example file (a tag)")
     parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--predictions", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--predictions", nargs="+", required=True, help="one CSV per split")
+    parser.add_argument("--metrics", nargs="+", required=True, help="one JSON per split")
     args = parser.parse_args()
     cli.setup(args.threads)
 
-    examples = read_examples(args.examples)
+    if not len(args.examples) == len(args.splits) == len(args.predictions) == len(args.metrics):
+        parser.error("--examples, --splits, --predictions and --metrics need one entry per split")
+    example_sets = [read_examples(path) for path in args.examples]  # bad files fail before the model loads
     model, tokenizer = models.load(args.model)
-    predictions = greedy_generate(model, tokenizer, [e["prompt"] for e in examples], args.max_new_tokens, args.batch_size)
-    frame, metrics = score(examples, predictions, args.group_by)
-    write_csv(args.predictions, frame)
-    write_json(args.metrics, {**metrics, "tags": dict(tag.split("=", 1) for tag in args.tags)})
-    print(json.dumps({"n": metrics["n"], "accuracy": metrics["accuracy"]}))
+    tags = dict(tag.split("=", 1) for tag in args.tags)
+    with contextlib.ExitStack() as stack:
+        if args.method != "sft":  # every position is steered while decoding
+            stack.enter_context(steer.steer(model, args.method, **steer.parse_spec(args.steering)))
+        for examples, split, predictions_path, metrics_path in zip(example_sets, args.splits, args.predictions, args.metrics):
+            prompts = [e["prompt"] for e in examples]
+            predictions = greedy_generate(model, tokenizer, prompts, args.max_new_tokens, args.batch_size)
+            frame, metrics = score(examples, predictions, args.group_by)
+            write_csv(predictions_path, frame)
+            write_json(metrics_path, {**metrics, "tags": {**tags, "split": split}})
+            print(json.dumps({"split": split, "n": metrics["n"], "accuracy": metrics["accuracy"]}))
 
 
 if __name__ == "__main__":

@@ -1,22 +1,24 @@
 """Post-train (SFT) a causal LM on prompt/answer examples with the Hugging Face Trainer.
 
 The loss covers the answer tokens (and the closing EOS) only: prompt positions get the label -100.
-`--method` names the post-training method; plain `sft` is the baseline every steered method of the
-InfoSteer stage is compared with.
+`--method` is `sft` (the baseline) or an InfoSteer method, `intervention` or `regularization`, whose
+parameters come as `--steering key=value ...` (see infoflow.steer). The steering hooks are removed
+before saving, so every saved model is a plain Hugging Face model.
 """
 
 import argparse
+import contextlib
 import logging
 
 import torch
 from transformers import set_seed
 
-from infoflow import cli, models, training
+from infoflow import cli, models, steer, training
 from infoflow.io import read_examples, write_json
 
 log = logging.getLogger("infoflow.finetune")
 IGNORE_INDEX = -100  # the label the Hugging Face loss skips
-METHOD_KINDS = ("sft",)
+METHOD_KINDS = ("sft", *steer.METHODS)
 
 
 def encode(tokenizer, prompt, answer):
@@ -47,6 +49,7 @@ def main():
     parser.add_argument("--model", required=True, help="base model folder or hub id")
     parser.add_argument("--train", required=True, help="JSON-lines examples")
     parser.add_argument("--method", required=True, choices=METHOD_KINDS)
+    parser.add_argument("--steering", nargs="*", default=[], metavar="KEY=VALUE", help="steering parameters")
     training.add_arguments(parser)
     args = parser.parse_args()
     cli.setup(args.threads)
@@ -55,10 +58,14 @@ def main():
     examples = read_examples(args.train)
     model, tokenizer = models.load(args.model)
     train_set = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
-    log.info("%s on %d examples, seed %d", args.method, len(train_set), args.seed)
-    history = training.train(
-        model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id), logging_steps=5
-    )
+    params = steer.parse_spec(args.steering)
+    log.info("%s %s on %d examples, seed %d", args.method, params, len(train_set), args.seed)
+    with contextlib.ExitStack() as stack:
+        steering = None if args.method == "sft" else stack.enter_context(steer.steer(model, args.method, **params))
+        history = training.train(
+            model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id),
+            logging_steps=5, steering=steering,
+        )
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)
 

@@ -58,7 +58,7 @@ def percent(x):
 
 def markdown(frame, title):
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    cells = frame.astype(str).apply(lambda row: "| " + " | ".join(row) + " |", axis=1)
+    cells = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return f"# {title}\n\n{header}" + "\n".join(cells) + "\n"
 
 

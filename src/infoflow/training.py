@@ -2,6 +2,7 @@
 
 import tempfile
 
+import torch
 from transformers import Trainer, TrainingArguments
 
 TRAINER_FLAGS = {
@@ -23,9 +24,43 @@ def add_arguments(parser):
     parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
 
 
-def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10):
+class SteeredTrainer(Trainer):
+    """The Trainer with an InfoSteer method (infoflow.steer.Steering) active in every forward pass.
+
+    The regulariser's term is scaled like the LM loss under gradient accumulation, so the update
+    equals that of one large batch.
+    """
+
+    def __init__(self, *args, steering, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steering = steering
+        self.entropy_log = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.steering.set_positions(inputs.get("attention_mask"), inputs.get("labels"))
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if self.steering.method == "regularization":
+            entropy = self.steering.entropy()
+            term = self.steering.lam * entropy
+            # When the LM loss was normalised over the whole accumulation window (Trainer's own
+            # rule, below), training_step does not divide by the accumulation steps: do it here.
+            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+                term = term / self.current_gradient_accumulation_steps
+            loss = loss - term
+            self.entropy_log.append(entropy.item())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        if self.entropy_log and "loss" in logs:
+            logs["key_entropy"] = sum(self.entropy_log) / len(self.entropy_log)
+            self.entropy_log = []
+        super().log(logs, *args, **kwargs)
+
+
+def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10, steering=None):
     """Train `model` in place on `train_set` with the settings in `args`; return the logged losses.
 
+    With `steering` (an active infoflow.steer.Steering), every training forward pass is steered.
     Trainer checkpoints go to a scratch folder: the stage's outputs are the saved model and the
     loss history only.
     """
@@ -45,8 +80,10 @@ def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10)
             disable_tqdm=True,
             seed=args.seed,
             remove_unused_columns=False,
+            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         )
-        trainer = Trainer(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator)
+        trainer_class, extra = (Trainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
+        trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator, **extra)
         trainer.train()
     model.eval()
     return [entry for entry in trainer.state.log_history if "loss" in entry]

@@ -89,5 +89,5 @@ rule knowledge_recall:
     shell:
         "python -m infoflow.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --max-new-tokens {params.evaluation[max_new_tokens]} --batch-size {params.evaluation[batch_size]}"
-        " --tags model=base split=cloze --threads {threads}"
+        " --splits cloze --tags model=base --threads {threads}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

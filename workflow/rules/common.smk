@@ -1,3 +1,5 @@
+import json
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -22,12 +24,13 @@ TASKS = config["tasks"]
 METHODS = list(config["methods"])
 SEEDS = [str(s) for s in config["seeds"]]
 TEST_SPLITS = ["test_id", "test_ood"]
+# (task, method) pairs: each method runs on its own `tasks` (default: all tasks).
+RUNS = [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", TASKS)]
 
 wildcard_constraints:
     task="|".join(TASKS),
-    method="|".join(METHODS),
+    method="|".join(re.escape(m) for m in METHODS),
     seed=r"\d+",
-    split="|".join(TEST_SPLITS),
 
 
 def sft_settings(wildcards):
@@ -35,6 +38,39 @@ def sft_settings(wildcards):
     settings = dict(config["sft"])
     settings["epochs"] = config["sft"]["epochs"][wildcards.task]
     return settings
+
+
+def run_files(pattern, **wildcards):
+    """`pattern` filled for every (task, method) run and seed (and any extra wildcard lists)."""
+    return [
+        path
+        for task, method in RUNS
+        for path in expand(pattern, task=task, method=method, seed=SEEDS, **wildcards)
+    ]
+
+
+# Method-entry keys that are not steering parameters.
+NOT_STEERING = ("kind", "tasks", "at_eval")
+
+
+def steering_args(entry):
+    """A method entry's steering parameters as command-line tokens (infoflow.steer.parse_spec)."""
+    def text(value):
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower()
+
+    return " ".join(f"{k}={text(v)}" for k, v in entry.items() if k not in NOT_STEERING)
+
+
+def method_entry(wildcards):
+    return config["methods"][wildcards.method]
+
+
+def eval_steering(wildcards):
+    """The steering kept on while decoding: only for interventions with at_eval."""
+    entry = method_entry(wildcards)
+    if entry.get("at_eval"):
+        return f"--method {entry['kind']} --steering {steering_args(entry)}"
+    return ""
 
 
 def code(*modules):

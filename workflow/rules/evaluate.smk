@@ -1,18 +1,20 @@
 rule evaluate:
-    """Greedy decoding and exact match of one post-trained model on one test split."""
+    """Greedy decoding and exact match of one post-trained model on its ID and OOD test splits."""
     input:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        examples="results/data/{task}/{split}.jsonl",
-        code=code("evaluate", "models"),
+        examples=expand("results/data/{{task}}/{split}.jsonl", split=TEST_SPLITS),
+        code=code("evaluate", "models", "steer", "keys"),
     output:
-        predictions="results/runs/{task}/{method}/seed{seed}/eval/{split}.csv",
-        metrics="results/runs/{task}/{method}/seed{seed}/eval/{split}.json",
+        predictions=expand("results/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.csv", split=TEST_SPLITS),
+        metrics=expand("results/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.json", split=TEST_SPLITS),
     params:
         evaluation=config["evaluation"],
+        splits=" ".join(TEST_SPLITS),
+        steering=eval_steering,
     log:
-        "results/logs/evaluate/{task}/{method}/seed{seed}/{split}.log",
+        "results/logs/evaluate/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate/{task}/{method}/seed{seed}/{split}.tsv"
+        "results/benchmarks/evaluate/{task}/{method}/seed{seed}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -22,6 +24,7 @@ rule evaluate:
         "../../envs/torch.yaml"
     shell:
         "python -m infoflow.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
-        " --max-new-tokens {params.evaluation[max_new_tokens]} --batch-size {params.evaluation[batch_size]}"
-        " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed} split={wildcards.split}"
+        " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
+        " --batch-size {params.evaluation[batch_size]} {params.steering}"
+        " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
         " --threads {threads} --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

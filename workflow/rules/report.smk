@@ -1,13 +1,7 @@
 rule accuracy_table:
     """ID and OOD accuracy per task and method: mean and 95% CI over seeds."""
     input:
-        metrics=expand(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.json",
-            task=TASKS,
-            method=METHODS,
-            seed=SEEDS,
-            split=TEST_SPLITS,
-        ),
+        metrics=run_files("results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS),
         code=code("tables", "stats"),
     output:
         csv="results/tables/accuracy.csv",
@@ -76,3 +70,32 @@ rule accuracy_figure:
     shell:
         "python -m infoflow.figures accuracy --table {input.table} --dpi {params.dpi}"
         " --out {output.figure} > {log} 2>&1"
+
+
+rule steering_tables:
+    """Each steered method against SFT (paired bootstrap), and the ablation table."""
+    input:
+        metrics=run_files("results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS),
+        predictions=run_files("results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS),
+        code=code("comparison", "tables", "stats"),
+    output:
+        csv="results/tables/steering_vs_sft.csv",
+        comparison="results/tables/steering_vs_sft.md",
+        ablation="results/tables/ablation.md",
+    params:
+        methods=json.dumps(config["methods"], sort_keys=True),
+        statistics=config["statistics"],
+    log:
+        "results/logs/steering_tables.log",
+    benchmark:
+        "results/benchmarks/steering_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m infoflow.comparison --metrics {input.metrics} --methods {params.methods:q}"
+        " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
+        " --csv {output.csv} --comparison {output.comparison} --ablation {output.ablation} > {log} 2>&1"

@@ -3,15 +3,16 @@ rule finetune:
     input:
         weights="results/base/model/model.safetensors",
         train="results/data/{task}/train.jsonl",
-        code=code("finetune", "models", "training"),
+        code=code("finetune", "models", "training", "steer", "keys"),
     output:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         config="results/runs/{task}/{method}/seed{seed}/model/config.json",
         history="results/runs/{task}/{method}/seed{seed}/train_history.json",
     params:
-        method=lambda w: config["methods"][w.method],
+        method=method_entry,
         sft=sft_settings,
         seed=lambda w: int(w.seed),
+        steering=lambda w: steering_args(method_entry(w)),
     log:
         "results/logs/finetune/{task}/{method}/seed{seed}.log",
     benchmark:
@@ -25,7 +26,8 @@ rule finetune:
         "../../envs/torch.yaml"
     shell:
         "python -m infoflow.finetune --model $(dirname {input.weights}) --train {input.train}"
-        " --method {params.method[kind]} --learning-rate {params.sft[learning_rate]}"
+        " --method {params.method[kind]} --steering {params.steering}"
+        " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads}"

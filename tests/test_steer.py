@@ -1,0 +1,179 @@
+import argparse
+import math
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from infoflow import models, training
+from infoflow.finetune import PadCollator, encode
+from infoflow.keys import UnsupportedModel, memory_modules, resolve_layers
+from infoflow.steer import intervene, key_entropy, parse_spec, steer
+
+ARCHITECTURES = {
+    "llama": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2),
+    "qwen2": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2),
+    "gemma2": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=16),
+    "gpt2": dict(n_embd=32, n_head=2, n_positions=32, bos_token_id=0, eos_token_id=0),
+}
+
+
+def tiny(architecture, layers=6):
+    depth = {"n_layer": layers} if architecture == "gpt2" else {"num_hidden_layers": layers}
+    config = AutoConfig.for_model(architecture, vocab_size=40, **depth, **ARCHITECTURES[architecture])
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def test_intervention_on_a_hand_computed_key():
+    keys = torch.tensor([[3.0, -1.0, 0.5, 2.0]])  # mean 1.125
+    assert intervene(keys, 1, 1.0, "signed", False).tolist() == [[3.0, 1.125, 0.5, 2.0]]
+    assert intervene(keys, 1, 1.0, "magnitude", False).tolist() == [[3.0, -1.0, 1.125, 2.0]]
+    assert intervene(keys, 2, 2.0, "signed", False).tolist() == [[3.0, 2.25, 2.25, 2.0]]
+    assert intervene(keys, 2, 2.0, "magnitude", False).tolist() == [[3.0, 2.25, 2.25, 2.0]]
+    # Every token is steered on its own.
+    batch = torch.tensor([[[1.0, 2.0, 3.0]], [[-6.0, 0.0, 3.0]]])
+    assert intervene(batch, 1, 1.0, "signed", False).tolist() == [[[2.0, 2.0, 3.0]], [[-1.0, 0.0, 3.0]]]
+
+
+def test_fill_gradient_is_detached_on_request():
+    keys = torch.tensor([[3.0, -1.0, 0.5, 2.0]], requires_grad=True)
+    intervene(keys, 1, 1.0, "signed", False).sum().backward()
+    assert keys.grad.tolist() == [[1.25, 0.25, 1.25, 1.25]]  # three kept + the mean's 1/4 each
+    keys.grad = None
+    intervene(keys, 1, 1.0, "signed", True).sum().backward()
+    assert keys.grad.tolist() == [[1.0, 0.0, 1.0, 1.0]]
+
+
+def test_key_entropy_on_hand_computed_keys():
+    h = -(2 * 0.25 * math.log(0.25) + 0.5 * math.log(0.5))
+    assert key_entropy(torch.tensor([1.0, 1.0, 2.0]), "abs").item() == pytest.approx(h, abs=1e-6)
+    # abs normalisation: a negative coefficient counts by its magnitude.
+    assert key_entropy(torch.tensor([-1.0, 1.0, 2.0]), "abs").item() == pytest.approx(h, abs=1e-6)
+    k = torch.tensor([0.0, math.log(2.0), math.log(5.0)])  # softmax = [1, 2, 5] / 8
+    q = torch.tensor([1.0, 2.0, 5.0]) / 8
+    assert key_entropy(k, "softmax").item() == pytest.approx(-(q * q.log()).sum().item(), abs=1e-6)
+    assert key_entropy(torch.ones(64), "abs").item() == pytest.approx(math.log(64), abs=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_hooks_fire_on_the_selected_layers_only(architecture):
+    model = tiny(architecture)
+    ids = torch.randint(0, 40, (2, 5))
+    for method, layers, expected in [
+        ("intervention", [0, 4], [1, 0, 0, 0, 1, 0]),
+        ("regularization", "early+middle", [1, 1, 1, 1, 0, 0]),
+        ("intervention", "late", [0, 0, 0, 0, 1, 1]),
+    ]:
+        with steer(model, method, layers=layers) as steering:
+            model(ids)
+        assert steering.calls == expected
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_key_reproduces_the_memory_matrix_output(architecture):
+    """The hooked input k satisfies sum_i k_i v_i (+ bias) = module output: it is the key."""
+    model = tiny(architecture, layers=2)
+    seen = {}
+    module = memory_modules(model)[1]
+    handle = module.register_forward_hook(lambda m, args, out: seen.update(k=args[0], out=out))
+    model(torch.randint(0, 40, (1, 4)))
+    handle.remove()
+    weight = module.weight if architecture == "gpt2" else module.weight.T  # rows are the memory vectors v_i
+    bias = module.bias if module.bias is not None else 0
+    assert torch.allclose(seen["k"] @ weight + bias, seen["out"], atol=1e-5)
+
+
+def test_unknown_architecture_is_named():
+    config = AutoConfig.for_model("phi", vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    with pytest.raises(UnsupportedModel, match="PhiForCausalLM: layer 0 has no gated"):
+        steer(AutoModelForCausalLM.from_config(config), "intervention").__enter__()
+
+
+def test_layer_groups_and_bad_layers():
+    assert resolve_layers("all", 4) == [0, 1, 2, 3]
+    assert resolve_layers("early+middle", 24) == list(range(16))
+    assert resolve_layers("late", 24) == list(range(16, 24))
+    assert resolve_layers("middle", 8) == [3, 4]
+    with pytest.raises(ValueError, match="unknown layer group 'centre'"):
+        resolve_layers("early+centre", 8)
+    with pytest.raises(ValueError, match="outside 0..7"):
+        resolve_layers([2, 8], 8)
+
+
+def test_bad_parameters_are_named():
+    model = tiny("llama", layers=2)
+    for params, name in [({"p": 1.5}, "p:"), ({"alpha": 0}, "alpha:"), ({"selection": "largest"}, "selection:"),
+                         ({"normalization": "l2"}, "normalization:"), ({"positions": "prompt"}, "positions:")]:
+        with pytest.raises(ValueError, match=name):
+            steer(model, "intervention", **params).__enter__()
+    assert parse_spec(["p=0.02", "layers=0,3", "detach_fill=true", "selection=magnitude"]) == {
+        "p": 0.02, "layers": [0, 3], "detach_fill": True, "selection": "magnitude"}
+    with pytest.raises(ValueError, match="unknown steering parameter 'beta'"):
+        parse_spec(["beta=1"])
+
+
+def test_response_positions_are_those_that_predict_a_label():
+    model = tiny("llama", layers=1)
+    with steer(model, "intervention", positions="response") as steering:
+        labels = torch.tensor([[-100, -100, -100, 7, 1], [-100, -100, 5, 1, -100]])
+        attention = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+        steering.set_positions(attention, labels)
+        assert steering.mask.tolist() == [[False, False, True, True, False], [False, True, True, False, False]]
+
+
+def test_hooks_are_removed_and_a_saved_steered_model_is_plain(tiny_world, tmp_path):
+    model = tiny("llama", layers=2)
+    ids = torch.randint(0, 40, (1, 6))
+    before = model(ids).logits
+    with steer(model, "intervention", p=0.25, alpha=3.0):
+        assert not torch.allclose(model(ids).logits, before)
+    assert torch.equal(model(ids).logits, before)
+    assert all(not m._forward_pre_hooks for m in memory_modules(model))
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert torch.equal(reloaded(ids).logits, before)
+
+
+def train_args(**overrides):
+    values = dict(batch_size=4, learning_rate=1e-3, epochs=1, warmup_steps=0, weight_decay=0.0, seed=0)
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def run_training(model_dir, rows, steering_params=None, **overrides):
+    model, tokenizer = models.load(model_dir)
+    data = [encode(tokenizer, r["prompt"], r["answer"]) for r in rows]
+    collator = PadCollator(tokenizer.pad_token_id)
+    if steering_params is None:
+        history = training.train(model, data, train_args(**overrides), scheduler="linear", collator=collator, logging_steps=1)
+    else:
+        method, params = steering_params
+        with steer(model, method, **params) as steering:
+            history = training.train(model, data, train_args(**overrides), scheduler="linear", collator=collator,
+                                     logging_steps=1, steering=steering)
+    return [h["loss"] for h in history], model.state_dict()
+
+
+def test_no_op_steering_matches_sft_exactly(tiny_world, tiny_model_dir):
+    rows = tiny_world["knowledge"]["train"][:12]
+    sft_losses, sft_weights = run_training(tiny_model_dir, rows)
+    for params in [("intervention", {"p": 0.0}), ("regularization", {"lam": 0.0})]:
+        losses, weights = run_training(tiny_model_dir, rows, params)
+        assert losses == sft_losses
+        assert all(torch.equal(sft_weights[k], weights[k]) for k in sft_weights)
+    losses, _ = run_training(tiny_model_dir, rows, ("intervention", {"p": 0.2, "alpha": 3.0}))
+    assert losses != sft_losses
+
+
+def test_regulariser_gradient_survives_gradient_checkpointing(tiny_world, tiny_model_dir):
+    model, tokenizer = models.load(tiny_model_dir)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    rows = tiny_world["knowledge"]["train"][:4]
+    batch = PadCollator(tokenizer.pad_token_id)([encode(tokenizer, r["prompt"], r["answer"]) for r in rows])
+    with steer(model, "regularization", lam=1.0) as steering:
+        steering.set_positions(batch["attention_mask"])
+        model(**batch)
+        steering.entropy().backward()
+    grad = model.model.layers[0].mlp.gate_proj.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
