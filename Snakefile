@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/base.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -21,6 +22,7 @@ localrules:
     knowledge_recall_table,
     accuracy_figure,
     steering_tables,
+    key_shift_report,
 
 
 rule all:
@@ -32,3 +34,5 @@ rule all:
         "results/figures/accuracy.png",
         "results/tables/steering_vs_sft.md",
         "results/tables/ablation.md",
+        "results/tables/key_shift.md",
+        "results/figures/key_shift.png",

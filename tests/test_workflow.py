@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO
 
-FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md"]
+FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md", "key_shift.md"]
 STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
 
 
@@ -77,7 +77,10 @@ def test_full_run_writes_well_formed_results(smoke_run):
     # Models were saved the Hugging Face way, and every rule left a log and a benchmark.
     for run in ("knowledge/sft/seed0", "modular/sft/seed1"):
         assert (results / "runs" / run / "model/model.safetensors").is_file()
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 26
+    key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
+    assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
+    assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 34
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
 
 

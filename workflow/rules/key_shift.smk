@@ -1,0 +1,93 @@
+KEY_SHIFT = config["key_shift"]
+
+
+rule key_thresholds:
+    """The base model's 25th / 75th key percentiles per layer on the fixed prompt sample."""
+    input:
+        weights="results/base/model/model.safetensors",
+        examples=f"results/data/{KEY_SHIFT['task']}/test_id.jsonl",
+        code=code("key_shift", "models", "keys", "tables", "stats"),
+    output:
+        thresholds="results/key_shift/base_thresholds.json",
+        shares="results/key_shift/base.json",
+    params:
+        sample=KEY_SHIFT,
+    log:
+        "results/logs/key_thresholds.log",
+    benchmark:
+        "results/benchmarks/key_thresholds.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.key_shift thresholds --model $(dirname {input.weights}) --examples {input.examples}"
+        " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
+        " --threads {threads} --out {output.thresholds} --shares {output.shares} > {log} 2>&1"
+
+
+rule key_shares:
+    """Share of one post-trained model's key coefficients in the base model's low / medium / high regions."""
+    input:
+        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        thresholds="results/key_shift/base_thresholds.json",
+        examples=f"results/data/{KEY_SHIFT['task']}/test_id.jsonl",
+        code=code("key_shift", "models", "keys", "tables", "stats"),
+    output:
+        shares="results/key_shift/{task}/{method}/seed{seed}.json",
+    params:
+        sample=KEY_SHIFT,
+    log:
+        "results/logs/key_shares/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/key_shares/{task}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"
+        " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
+        " --thresholds {input.thresholds} --tags method={wildcards.method} seed={wildcards.seed}"
+        " --threads {threads} --out {output.shares} > {log} 2>&1"
+
+
+rule key_shift_report:
+    """Key-region shares per method (mean over seeds), as a table and a stacked bar figure."""
+    input:
+        base="results/key_shift/base.json",
+        runs=[
+            path
+            for path in run_files("results/key_shift/{task}/{method}/seed{seed}.json")
+            if path.startswith(f"results/key_shift/{KEY_SHIFT['task']}/")
+        ],
+        code=code("key_shift", "models", "keys", "tables", "stats"),
+    output:
+        csv="results/tables/key_shift.csv",
+        markdown="results/tables/key_shift.md",
+        figure=report(
+            "results/figures/key_shift.png",
+            caption="../report/key_shift.rst",
+            category="InfoSteer",
+        ),
+    params:
+        dpi=config["figures"]["dpi"],
+    log:
+        "results/logs/key_shift_report.log",
+    benchmark:
+        "results/benchmarks/key_shift_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.key_shift report --shares {input.base} {input.runs} --dpi {params.dpi}"
+        " --csv {output.csv} --markdown {output.markdown} --figure {output.figure} > {log} 2>&1"
