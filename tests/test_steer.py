@@ -56,6 +56,27 @@ def test_key_entropy_on_hand_computed_keys():
     assert key_entropy(torch.ones(64), "abs").item() == pytest.approx(math.log(64), abs=1e-5)
 
 
+def test_abs_entropy_gradient_equals_autograd_of_the_plain_formula():
+    keys = torch.randn(3, 5, 64, dtype=torch.float64)
+    keys[0, 0, :4] = 0.0  # zeros and negative coefficients included
+    keys.requires_grad_(True)
+    weights = torch.randn(3, 5, dtype=torch.float64)
+    (key_entropy(keys, "abs") * weights).sum().backward()
+    ours = keys.grad.clone()
+    keys.grad = None
+    q = keys.abs() / (keys.abs().sum(-1, keepdim=True) + 1e-8)
+    plain = -(q * torch.log(q + 1e-8)).sum(-1)
+    (plain * weights).sum().backward()
+    assert torch.allclose(key_entropy(keys, "abs").double(), plain, atol=1e-6)
+    assert torch.allclose(ours.double(), keys.grad, atol=1e-5)
+
+
+def test_masked_tokens_keep_their_keys():
+    keys = torch.tensor([[[3.0, -1.0, 0.5, 2.0], [1.0, 2.0, 3.0, 6.0]]])
+    mask = torch.tensor([[False, True]])
+    assert intervene(keys, 1, 1.0, "signed", False, mask).tolist() == [[[3.0, -1.0, 0.5, 2.0], [3.0, 2.0, 3.0, 6.0]]]
+
+
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_hooks_fire_on_the_selected_layers_only(architecture):
     model = tiny(architecture)
@@ -177,3 +198,30 @@ def test_regulariser_gradient_survives_gradient_checkpointing(tiny_world, tiny_m
         steering.entropy().backward()
     grad = model.model.layers[0].mlp.gate_proj.weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def regulariser_gradient(model_dir, batches, accumulation_steps, tmp_path):
+    """Gradient after the Trainer's own loss path over `batches` (one accumulation window)."""
+    from transformers import TrainingArguments
+
+    model, _ = models.load(model_dir)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=len(batches[0]["input_ids"]),
+                             gradient_accumulation_steps=accumulation_steps, report_to="none")
+    with steer(model, "regularization", lam=0.5) as steering:
+        trainer = training.SteeredTrainer(model=model.train(), args=args, steering=steering)
+        trainer.current_gradient_accumulation_steps = accumulation_steps
+        num_items = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+        for batch in batches:
+            trainer.training_step(model, batch, num_items_in_batch=torch.tensor(num_items))
+    return model.model.layers[0].mlp.gate_proj.weight.grad.clone()
+
+
+def test_regulariser_is_scaled_right_under_gradient_accumulation(tiny_world, tiny_model_dir, tmp_path):
+    _, tokenizer = models.load(tiny_model_dir)
+    rows = [r for r in tiny_world["knowledge"]["train"] if r["attribute"] == "city"][:4]  # equal lengths
+    collate = PadCollator(tokenizer.pad_token_id)
+    features = [encode(tokenizer, r["prompt"], r["answer"]) for r in rows]
+    assert len({len(f["input_ids"]) for f in features}) == 1
+    whole = regulariser_gradient(tiny_model_dir, [collate(features)], 1, tmp_path / "a")
+    halves = regulariser_gradient(tiny_model_dir, [collate(features[:2]), collate(features[2:])], 2, tmp_path / "b")
+    assert torch.allclose(whole, halves, atol=1e-6, rtol=1e-4)

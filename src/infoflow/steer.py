@@ -28,18 +28,46 @@ POSITIONS = ("all", "response")
 EPS = 1e-8
 
 
-def intervene(keys, n, alpha, selection, detach_fill):
+def intervene(keys, n, alpha, selection, detach_fill, mask=None):
     """Keys with the n smallest coefficients of each token set to alpha * that token's mean key.
 
     `selection` 'signed' takes the n most negative coefficients; 'magnitude' the n nearest zero.
-    The mean is over the unmodified keys, computed in float32.
+    The mean is over the unmodified keys, computed in float32. Tokens where `mask` ([...], bool)
+    is False keep their keys. One out-of-place scatter of n values per token: no full-size copies
+    beyond the output.
     """
-    score = keys if selection == "signed" else keys.abs()
+    score = keys.detach() if selection == "signed" else keys.detach().abs()
     index = score.topk(n, dim=-1, largest=False, sorted=False).indices
-    fill = (alpha * keys.float().mean(-1, keepdim=True)).to(keys.dtype)
+    fill = (alpha * keys.float().mean(-1, keepdim=True)).to(keys.dtype).expand(*keys.shape[:-1], n)
     if detach_fill:
         fill = fill.detach()
-    return keys.scatter(-1, index, fill.expand(*keys.shape[:-1], n))
+    if mask is not None:  # unsteered tokens write their own values back: [..., n] work, not [..., d_m]
+        fill = torch.where(mask.unsqueeze(-1), fill, keys.gather(-1, index))
+    return keys.scatter(-1, index, fill)
+
+
+class AbsKeyEntropy(torch.autograd.Function):
+    """H(|k| / S) = log S - sum_i a_i log a_i / S, with a = |k| and S = sum_i a_i, and its gradient
+    dH/dk_i = sign(k_i) (U / S - log a_i) / S with U = sum_i a_i log a_i.
+
+    Written out by hand because autograd's version of the plain formula costs about twice the
+    full-size [tokens, d_m] operations (InfoSteer's regulariser runs on every layer, every step).
+    """
+
+    @staticmethod
+    def forward(ctx, keys):
+        a = keys.abs()
+        log_a = torch.log(a + EPS)
+        total = a.sum(-1) + EPS
+        weighted = torch.linalg.vecdot(a, log_a)
+        ctx.save_for_backward(keys, log_a, total, weighted)
+        return torch.log(total) - weighted / total
+
+    @staticmethod
+    def backward(ctx, grad):
+        keys, log_a, total, weighted = ctx.saved_tensors
+        scale = (grad / total).unsqueeze(-1)
+        return (weighted / total).unsqueeze(-1).sub(log_a).mul_(scale).mul_(keys.sign())
 
 
 def key_entropy(keys, normalization):
@@ -48,8 +76,7 @@ def key_entropy(keys, normalization):
     if normalization == "softmax":
         log_q = torch.log_softmax(keys, dim=-1)
         return -(log_q.exp() * log_q).sum(-1)
-    q = keys.abs() / (keys.abs().sum(-1, keepdim=True) + EPS)
-    return -(q * torch.log(q + EPS)).sum(-1)
+    return AbsKeyEntropy.apply(keys)
 
 
 def masked_mean(values, mask):
@@ -89,17 +116,15 @@ class Steering:
             predicts_label = torch.zeros_like(labels, dtype=torch.bool)
             predicts_label[:, :-1] = labels[:, 1:] != -100
             mask = predicts_label if mask is None else mask & predicts_label
-        self.mask = mask
+        self.mask = None if mask is not None and bool(mask.all()) else mask  # all-True: skip the masking work
 
     def _intervene(self, layer, keys):
         self.calls[layer] += 1
         n = math.ceil(self.p * keys.shape[-1])
         if n == 0:
             return None  # the input passes unchanged
-        steered = intervene(keys, n, self.alpha, self.selection, self.detach_fill)
-        if self.mask is not None and self.mask.shape == keys.shape[:-1]:
-            steered = torch.where(self.mask.unsqueeze(-1), steered, keys)
-        return (steered,)
+        mask = self.mask if self.mask is not None and self.mask.shape == keys.shape[:-1] else None
+        return (intervene(keys, n, self.alpha, self.selection, self.detach_fill, mask),)
 
     def _record_entropy(self, layer, keys):
         self.calls[layer] += 1

@@ -1,0 +1,93 @@
+"""Median training-step time of InfoSteer's methods against plain SFT, measured side by side.
+
+A step is forward, backward and AdamW update of the default base-model shape (config.yaml), with
+the same hooks and loss the pipeline's training uses (infoflow.steer). Methods are interleaved
+step by step so machine noise hits them alike; the figure is each method's median step time
+divided by SFT's median.
+
+    python benchmarks/steering_overhead.py [--steps 60] [--batch 32] [--length 16]
+        [--hidden-size H --intermediate-size M]   (another width than config.yaml's base model)
+"""
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import yaml
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from infoflow.steer import Steering
+
+METHODS = {
+    "sft": None,
+    "intervention (p=0.01, alpha=1)": ("intervention", {"p": 0.01, "alpha": 1.0}),
+    "regularization (lambda=0.01)": ("regularization", {"lam": 0.01}),
+}
+
+
+def base_model(config_path, vocab_size, **overrides):
+    base = {**yaml.safe_load(open(config_path))["base_model"], **{k: v for k, v in overrides.items() if v}}
+    config = AutoConfig.for_model(
+        base["architecture"], vocab_size=vocab_size, hidden_size=base["hidden_size"],
+        intermediate_size=base["intermediate_size"], num_hidden_layers=base["layers"],
+        num_attention_heads=base["heads"], num_key_value_heads=base["heads"], max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def step(model, optimizer, batch, steering):
+    if steering is not None:
+        steering.set_positions(batch["attention_mask"], batch["labels"])
+    loss = model(**batch).loss
+    if steering is not None and steering.method == "regularization":
+        loss = loss - steering.lam * steering.entropy()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--length", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hidden-size", type=int)
+    parser.add_argument("--intermediate-size", type=int)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    vocab = 500
+    ids = torch.randint(0, vocab, (args.batch, args.length))
+    batch = {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
+    runs = {}
+    for name, spec in METHODS.items():
+        model = base_model(args.config, vocab, hidden_size=args.hidden_size, intermediate_size=args.intermediate_size).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        steering = None if spec is None else Steering(model, spec[0], **spec[1])
+        runs[name] = (model, optimizer, steering, [])
+    for i in range(args.warmup + args.steps):
+        for name, (model, optimizer, steering, times) in runs.items():
+            start = time.perf_counter()
+            step(model, optimizer, batch, steering)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+    sft = statistics.median(runs["sft"][3])
+    n_params = sum(p.numel() for p in runs["sft"][0].parameters()) / 1e6
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads")
+    print(f"model: base shape of {args.config} (hidden {args.hidden_size or 'as configured'}), {n_params:.2f}M parameters; batch {args.batch} x {args.length} tokens; "
+          f"{args.steps} steps per method, interleaved")
+    print("| method | median step (ms) | IQR (ms) | ratio to SFT |")
+    print("|---|---|---|---|")
+    for name, (_, _, _, times) in runs.items():
+        q1, _, q3 = statistics.quantiles(times, n=4)
+        print(f"| {name} | {1000 * statistics.median(times):.2f} | {1000 * q1:.2f}-{1000 * q3:.2f} | "
+              f"{statistics.median(times) / sft:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
