@@ -8,7 +8,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from infoflow import models, training
 from infoflow.finetune import PadCollator, encode
 from infoflow.keys import UnsupportedModel, memory_modules, resolve_layers
-from infoflow.steer import intervene, key_entropy, parse_spec, steer
+from infoflow.steer import Steering, intervene, key_entropy, parse_spec, steer
 
 ARCHITECTURES = {
     "llama": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2),
@@ -108,7 +108,7 @@ def test_key_reproduces_the_memory_matrix_output(architecture):
 def test_unknown_architecture_is_named():
     config = AutoConfig.for_model("phi", vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     with pytest.raises(UnsupportedModel, match="PhiForCausalLM: layer 0 has no gated"):
-        steer(AutoModelForCausalLM.from_config(config), "intervention").__enter__()
+        Steering(AutoModelForCausalLM.from_config(config), "intervention")
 
 
 def test_layer_groups_and_bad_layers():
@@ -127,7 +127,7 @@ def test_bad_parameters_are_named():
     for params, name in [({"p": 1.5}, "p:"), ({"alpha": 0}, "alpha:"), ({"selection": "largest"}, "selection:"),
                          ({"normalization": "l2"}, "normalization:"), ({"positions": "prompt"}, "positions:")]:
         with pytest.raises(ValueError, match=name):
-            steer(model, "intervention", **params).__enter__()
+            Steering(model, "intervention", **params)
     assert parse_spec(["p=0.02", "layers=0,3", "detach_fill=true", "selection=magnitude"]) == {
         "p": 0.02, "layers": [0, 3], "detach_fill": True, "selection": "magnitude"}
     with pytest.raises(ValueError, match="unknown steering parameter 'beta'"):

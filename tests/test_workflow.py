@@ -2,6 +2,7 @@
 
 import os
 import re
+from contextlib import contextmanager
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,17 @@ def set_config_value(workdir, old, new):
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
+
+
+@contextmanager
+def dry_run_with(workdir, old, new):
+    """The dry-run output with one config text replaced; the config is restored afterwards."""
+    set_config_value(workdir, old, new)
+    try:
+        result = snakemake(workdir, "-n")
+        yield result.stdout + result.stderr
+    finally:
+        set_config_value(workdir, new, old)
 
 
 @pytest.fixture(scope="module")
@@ -90,39 +102,25 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 
 def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
-    set_config_value(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2")
-    try:
-        result = snakemake(smoke_run, "-n")
-        output = result.stdout + result.stderr
+    with dry_run_with(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2") as output:
         assert job_counts(output) == {
             "evaluate": 8, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
             "steering_tables": 1, "accuracy_figure": 1, "all": 1,
         }
         assert reasons(output)["params have changed since last execution"] == {"evaluate", "knowledge_recall"}
-    finally:
-        set_config_value(smoke_run, "max_new_tokens: 2", "max_new_tokens: 3")
 
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
-    set_config_value(smoke_run, "dpi: 60", "dpi: 70")
-    try:
-        result = snakemake(smoke_run, "-n")
-        assert job_counts(result.stdout + result.stderr) == {"accuracy_figure": 1, "key_shift_report": 1, "all": 1}
-    finally:
-        set_config_value(smoke_run, "dpi: 70", "dpi: 60")
+    with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
+        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
-    set_config_value(smoke_run, "epochs: {knowledge: 1, modular: 1}", "epochs: {knowledge: 1, modular: 2}")
-    try:
-        result = snakemake(smoke_run, "-n")
-        output = result.stdout + result.stderr
+    with dry_run_with(smoke_run, "epochs: {knowledge: 1, modular: 1}", "epochs: {knowledge: 1, modular: 2}") as output:
         assert job_counts(output) == {
             "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1, "all": 1
         }
         assert "output: results/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
-    finally:
-        set_config_value(smoke_run, "epochs: {knowledge: 1, modular: 2}", "epochs: {knowledge: 1, modular: 1}")
 
 
 def test_malformed_data_file_stops_its_rule_and_leaves_nothing(smoke_run):
