@@ -15,6 +15,11 @@ def setup(threads=None):
         torch.set_num_threads(threads)
 
 
+def parse_tags(tokens):
+    """{'key': 'value'} from command-line labels 'key=value'."""
+    return dict(token.split("=", 1) for token in tokens)
+
+
 def run(main):
     """Run a stage; bad input ends it with one line naming the file and row, not a traceback."""
     try:

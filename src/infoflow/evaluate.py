@@ -85,7 +85,7 @@ def main():
         parser.error("--examples, --splits, --predictions and --metrics need one entry per split")
     example_sets = [read_examples(path) for path in args.examples]  # bad files fail before the model loads
     model, tokenizer = models.load(args.model)
-    tags = dict(tag.split("=", 1) for tag in args.tags)
+    tags = cli.parse_tags(args.tags)
     with contextlib.ExitStack() as stack:
         if args.method != "sft":  # every position is steered while decoding
             stack.enter_context(steer.steer(model, args.method, **steer.parse_spec(args.steering)))

@@ -14,6 +14,13 @@ from infoflow.io import atomic_path
 SPLIT_LABELS = {"test_id": "ID", "test_ood": "OOD"}
 
 
+def save(fig, path, dpi):
+    """Write `fig` as a PNG that appears only complete, and free it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+
+
 def accuracy_figure(table, path, dpi):
     """One panel per task; per method, ID and OOD bars with 95% CI whiskers and per-seed dots."""
     tasks = sorted(table.task.unique())
@@ -37,9 +44,7 @@ def accuracy_figure(table, path, dpi):
         ax.set_ylabel("exact-match accuracy (%)")
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    save(fig, path, dpi)
 
 
 def main():

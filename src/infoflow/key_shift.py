@@ -15,14 +15,14 @@ import random
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from infoflow import cli, models
-from infoflow.io import atomic_path, read_examples, write_csv, write_json, write_text
+from infoflow import cli, figures, models
+from infoflow.io import read_examples, write_csv, write_json, write_text
 from infoflow.keys import memory_modules
 from infoflow.tables import markdown, percent
 
@@ -99,9 +99,7 @@ def figure(summary, path, dpi):
     ax.tick_params(axis="x", rotation=45)
     ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    figures.save(fig, path, dpi)
 
 
 def main():
@@ -145,7 +143,7 @@ def main():
     else:
         with open(args.thresholds) as f:
             layer_thresholds = json.load(f)["layers"]
-        write_json(args.out, {**shares(keys, layer_thresholds), "tags": dict(t.split("=", 1) for t in args.tags)})
+        write_json(args.out, {**shares(keys, layer_thresholds), "tags": cli.parse_tags(args.tags)})
 
 
 if __name__ == "__main__":

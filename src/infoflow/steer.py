@@ -118,18 +118,20 @@ class Steering:
             mask = predicts_label if mask is None else mask & predicts_label
         self.mask = None if mask is not None and bool(mask.all()) else mask  # all-True: skip the masking work
 
+    def _mask_for(self, keys):
+        """The position mask if it fits this forward pass (cached decoding steps see one token: all)."""
+        return self.mask if self.mask is not None and self.mask.shape == keys.shape[:-1] else None
+
     def _intervene(self, layer, keys):
         self.calls[layer] += 1
         n = math.ceil(self.p * keys.shape[-1])
         if n == 0:
             return None  # the input passes unchanged
-        mask = self.mask if self.mask is not None and self.mask.shape == keys.shape[:-1] else None
-        return (intervene(keys, n, self.alpha, self.selection, self.detach_fill, mask),)
+        return (intervene(keys, n, self.alpha, self.selection, self.detach_fill, self._mask_for(keys)),)
 
     def _record_entropy(self, layer, keys):
         self.calls[layer] += 1
-        mask = self.mask if self.mask is not None and self.mask.shape == keys.shape[:-1] else None
-        self.entropies.append(masked_mean(key_entropy(keys, self.normalization), mask))
+        self.entropies.append(masked_mean(key_entropy(keys, self.normalization), self._mask_for(keys)))
 
     def entropy(self):
         """Sum over steered layers of the mean per-token key entropy of the last forward pass."""

@@ -6,7 +6,7 @@ rule key_thresholds:
     input:
         weights="results/base/model/model.safetensors",
         examples=f"results/data/{KEY_SHIFT['task']}/test_id.jsonl",
-        code=code("key_shift", "models", "keys", "tables", "stats"),
+        code=code("key_shift", "models", "keys", "tables", "stats", "figures"),
     output:
         thresholds="results/key_shift/base_thresholds.json",
         shares="results/key_shift/base.json",
@@ -35,7 +35,7 @@ rule key_shares:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         thresholds="results/key_shift/base_thresholds.json",
         examples=f"results/data/{KEY_SHIFT['task']}/test_id.jsonl",
-        code=code("key_shift", "models", "keys", "tables", "stats"),
+        code=code("key_shift", "models", "keys", "tables", "stats", "figures"),
     output:
         shares="results/key_shift/{task}/{method}/seed{seed}.json",
     params:
@@ -67,7 +67,7 @@ rule key_shift_report:
             for path in run_files("results/key_shift/{task}/{method}/seed{seed}.json")
             if path.startswith(f"results/key_shift/{KEY_SHIFT['task']}/")
         ],
-        code=code("key_shift", "models", "keys", "tables", "stats"),
+        code=code("key_shift", "models", "keys", "tables", "stats", "figures"),
     output:
         csv="results/tables/key_shift.csv",
         markdown="results/tables/key_shift.md",
