@@ -1,4 +1,5 @@
-# infoflow: data prep -> base model -> post-training -> evaluation -> tables and figures.
+# infoflow: data prep -> base model -> post-training (with checkpoints) -> evaluation and activation
+# extraction -> InfoSteer and InfoRidge analyses -> tables and figures.
 # Run: snakemake --cores 2   (see README.md)
 from snakemake.utils import min_version
 
@@ -14,6 +15,7 @@ include: "workflow/rules/base.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/key_shift.smk"
+include: "workflow/rules/ridge.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -23,6 +25,8 @@ localrules:
     accuracy_figure,
     steering_tables,
     key_shift_report,
+    ridge_tables,
+    ridge_figures,
 
 
 rule all:
@@ -36,3 +40,9 @@ rule all:
         "results/tables/ablation.md",
         "results/tables/key_shift.md",
         "results/figures/key_shift.png",
+        "results/tables/ridge.md",
+        "results/figures/ridge_heatmap.png",
+        "results/figures/ridge_curves.png",
+        "results/figures/ridge_gain.png",
+        "results/figures/early_exit.png",
+        "results/figures/residual_scaling.png",

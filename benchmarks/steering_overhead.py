@@ -5,6 +5,10 @@ the same hooks and loss the pipeline's training uses (infoflow.steer). Methods a
 step by step so machine noise hits them alike; the figure is each method's median step time
 divided by SFT's median.
 
+It also times, interleaved with the steps, the one operation each method cannot do without on
+the key tensors of all layers (per-token top-k for the intervention; abs, log and the weighted sum
+of the entropy for the regulariser, forward only): a floor under any implementation's overhead.
+
     python benchmarks/steering_overhead.py [--steps 60] [--batch 32] [--length 16]
         [--hidden-size H --intermediate-size M]   (another width than config.yaml's base model)
 """
@@ -36,6 +40,24 @@ def base_model(config_path, vocab_size, **overrides):
     )
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config)
+
+
+def floors(model, batch_shape, p=0.01):
+    """The unavoidable operation of each method over one step's key tensors, as callables."""
+    modules, d_m = model.config.num_hidden_layers, model.config.intermediate_size
+    keys = torch.randn(*batch_shape, d_m)
+    n = max(1, round(p * d_m))
+
+    def topk():
+        for _ in range(modules):
+            keys.topk(n, dim=-1, largest=False, sorted=False)
+
+    def entropy_terms():
+        for _ in range(modules):
+            a = keys.abs()
+            torch.linalg.vecdot(a, torch.log(a))
+
+    return {"floor: top-k of every layer's keys": topk, "floor: abs, log and dot of every layer's keys": entropy_terms}
 
 
 def step(model, optimizer, batch, steering):
@@ -70,12 +92,19 @@ def main():
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         steering = None if spec is None else Steering(model, spec[0], **spec[1])
         runs[name] = (model, optimizer, steering, [])
+    floor_ops = floors(runs["sft"][0], ids.shape)
+    floor_times = {name: [] for name in floor_ops}
     for i in range(args.warmup + args.steps):
         for name, (model, optimizer, steering, times) in runs.items():
             start = time.perf_counter()
             step(model, optimizer, batch, steering)
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
+        for name, op in floor_ops.items():
+            start = time.perf_counter()
+            op()
+            if i >= args.warmup:
+                floor_times[name].append(time.perf_counter() - start)
     sft = statistics.median(runs["sft"][3])
     n_params = sum(p.numel() for p in runs["sft"][0].parameters()) / 1e6
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads")
@@ -83,10 +112,11 @@ def main():
           f"{args.steps} steps per method, interleaved")
     print("| method | median step (ms) | IQR (ms) | ratio to SFT |")
     print("|---|---|---|---|")
-    for name, (_, _, _, times) in runs.items():
+    for name, times in [*((name, run[3]) for name, run in runs.items()), *floor_times.items()]:
         q1, _, q3 = statistics.quantiles(times, n=4)
         print(f"| {name} | {1000 * statistics.median(times):.2f} | {1000 * q1:.2f}-{1000 * q3:.2f} | "
               f"{statistics.median(times) / sft:.3f} |")
+    print("(a floor row's ratio is its extra cost: SFT plus that operation alone would be 1 + ratio)")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ def test_check_catches_relations_between_values():
         (lambda c: c["methods"].update(r={"kind": "regularization", "p": 0.1}), "methods.r: unknown key: Additional properties are not allowed ('p' was unexpected)"),
         (lambda c: c["sft"].update(learning_rate="5e-4"), "sft.learning_rate: '5e-4' is not of type 'number'"),
         (lambda c: c.update(seeds=[0, 0]), "seeds: duplicate seeds in [0, 0]"),
+        (lambda c: c["inforidge"]["mi"].update(examples=17), "inforidge.mi.examples: 17 is more than the 16 examples extracted (inforidge.extraction.examples)"),
+        (lambda c: c["inforidge"]["extraction"].update(examples=20), "inforidge.extraction.examples: 20 is more than the 16 test examples of task modular"),
+        (lambda c: c["inforidge"]["mi"].update(kernel="rbf"), "inforidge.mi.kernel: 'rbf' is not one of ['gaussian', 'laplacian', 'polynomial']"),
+        (lambda c: c["inforidge"]["mi"].update(alpha=0), "inforidge.mi.alpha: 0 is less than or equal to the minimum of 0"),
+        (lambda c: c["inforidge"]["extraction"].update(last_layer="after"), "inforidge.extraction.last_layer: 'after' is not one of ['raw', 'normed', 'both']"),
+        (lambda c: c["inforidge"]["residual_scaling"].update(methods=["lora"]), "inforidge.residual_scaling.methods: ['lora'] not in methods"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):

@@ -1,5 +1,6 @@
 """The whole DAG on the smoke config, in a temporary copy of the workflow, run as a user runs it."""
 
+import math
 import os
 import re
 from contextlib import contextmanager
@@ -92,8 +93,34 @@ def test_full_run_writes_well_formed_results(smoke_run):
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 34
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 56
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
+
+
+def test_inforidge_outputs(smoke_run):
+    from infoflow import activations
+
+    results = smoke_run / "results"
+    parquet = activations.read(results / "runs/modular/sft/seed1/activations/point02.parquet")
+    frame = parquet.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
+    assert len(frame) == 2 * 16 * 4 and set(frame.layer) == {0, 1, 2} and frame.final_norm.sum() == 32  # splits x examples x rows
+    layers = pd.read_csv(results / "tables/ridge_layers.csv")
+    assert sorted(layers.point.unique()) == [0, 1, 2]
+    runs = {("knowledge", m) for m in ["sft", *STEERED]} | {("modular", "sft")}
+    assert set(zip(layers.task, layers.method)) == runs
+    assert layers.mi_hidden.between(0, math.log(12)).all()  # I <= H <= log N (N = 12) and layers.early_exit.between(0, 1).all()
+    betas = pd.read_csv(results / "tables/residual_scaling.csv")
+    assert set(zip(betas.task, betas.fit_split)) == {(t, s) for t in ("knowledge", "modular") for s in ("id", "ood")}
+    assert (betas.fits == 2 * 2).all() and (betas.beta_mean >= 0).all()  # run seeds x fit seeds
+    markdown = (results / "tables/ridge.md").read_text()
+    assert "paper Table 1" in markdown and "Residual scaling" in markdown
+    for name in ("ridge_heatmap", "ridge_curves", "ridge_gain", "early_exit", "residual_scaling"):
+        assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
+    with dry_run_with(smoke_run, "kernel: gaussian", "kernel: laplacian") as output:
+        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "all": 1}
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -112,13 +139,15 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
-        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "all": 1}
+        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
     with dry_run_with(smoke_run, "epochs: {knowledge: 1, modular: 1}", "epochs: {knowledge: 1, modular: 2}") as output:
         assert job_counts(output) == {
-            "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1, "all": 1
+            "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1,
+            "extract_activations": 2, "ridge_analysis": 2, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
+            "all": 1,
         }
         assert "output: results/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
 

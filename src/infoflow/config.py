@@ -4,6 +4,8 @@ The schema (workflow/schemas/config.schema.yaml) checks types, ranges and unknow
 adds what a schema cannot say (relations between values). Both report the offending key.
 """
 
+from infoflow.knowledge_world import ATTRIBUTES
+
 
 class ConfigError(ValueError):
     """An invalid config value; the message names the key."""
@@ -39,3 +41,19 @@ def check(config):
         unknown = set(method.get("tasks", [])) - set(config["tasks"])
         if unknown:
             raise ConfigError(f"methods.{name}.tasks: {sorted(unknown)} not in tasks {config['tasks']}")
+    ridge = config["inforidge"]
+    if ridge["mi"]["examples"] > ridge["extraction"]["examples"]:
+        raise ConfigError(
+            f"inforidge.mi.examples: {ridge['mi']['examples']} is more than the "
+            f"{ridge['extraction']['examples']} examples extracted (inforidge.extraction.examples)"
+        )
+    world = config["knowledge_world"]
+    test_size = {"knowledge": len(ATTRIBUTES) * (world["entities"] - round(world["sft_fraction"] * world["entities"])), "modular": modular["test_examples"]}
+    for task in config["tasks"]:
+        if ridge["extraction"]["examples"] > test_size[task]:
+            raise ConfigError(
+                f"inforidge.extraction.examples: {ridge['extraction']['examples']} is more than the {test_size[task]} test examples of task {task}"
+            )
+    unknown = set(ridge["residual_scaling"]["methods"]) - set(config["methods"])
+    if unknown:
+        raise ConfigError(f"inforidge.residual_scaling.methods: {sorted(unknown)} not in methods")

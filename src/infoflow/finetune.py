@@ -9,6 +9,7 @@ before saving, so every saved model is a plain Hugging Face model.
 import argparse
 import contextlib
 import logging
+import os
 
 import torch
 from transformers import set_seed
@@ -44,12 +45,25 @@ class PadCollator:
         return {"input_ids": padded("input_ids", self.pad_token_id), "labels": padded("labels", IGNORE_INDEX), "attention_mask": mask}
 
 
+def checkpoint_saver(tokenizer, folder):
+    """Save a checkpoint as a loadable model folder `folder/pointNN`, with its step in checkpoint.json."""
+
+    def save(model, point, step):
+        out = os.path.join(folder, f"point{point:02d}")
+        write_json(os.path.join(out, "checkpoint.json"), {"point": point, "step": step})
+        models.save(model, tokenizer, out)  # the weights, written last, are the DAG's output
+
+    return save
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="base model folder or hub id")
     parser.add_argument("--train", required=True, help="JSON-lines examples")
     parser.add_argument("--method", required=True, choices=METHOD_KINDS)
     parser.add_argument("--steering", nargs="*", default=[], metavar="KEY=VALUE", help="steering parameters")
+    parser.add_argument("--checkpoints", type=int, default=0, help="evenly spaced checkpoints after step 0 (0: none)")
+    parser.add_argument("--checkpoint-dir", help="folder of the checkpoints (point00, point01, ...)")
     training.add_arguments(parser)
     args = parser.parse_args()
     cli.setup(args.threads)
@@ -59,12 +73,13 @@ def main():
     model, tokenizer = models.load(args.model)
     train_set = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
     params = steer.parse_spec(args.steering)
+    callbacks = [training.SaveCheckpoints(args.checkpoints, checkpoint_saver(tokenizer, args.checkpoint_dir))] if args.checkpoints else []
     log.info("%s %s on %d examples, seed %d", args.method, params, len(train_set), args.seed)
     with contextlib.ExitStack() as stack:
         steering = None if args.method == "sft" else stack.enter_context(steer.steer(model, args.method, **params))
         history = training.train(
             model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id),
-            logging_steps=5, steering=steering,
+            logging_steps=5, steering=steering, callbacks=callbacks,
         )
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)

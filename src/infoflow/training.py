@@ -3,7 +3,7 @@
 import tempfile
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 TRAINER_FLAGS = {
     "--batch-size": int,
@@ -57,12 +57,30 @@ class SteeredTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10, steering=None):
+class SaveCheckpoints(TrainerCallback):
+    """Call `save(model, point, step)` before the first update (point 0) and after `count` evenly
+    spaced steps up to the last one (points 1..count), so information can be traced over training."""
+
+    def __init__(self, count, save):
+        self.count, self.save = count, save
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.max_steps < self.count:
+            raise ValueError(f"{self.count} checkpoints need at least as many training steps (this run has {state.max_steps})")
+        self.points = {round(i * state.max_steps / self.count): i for i in range(1, self.count + 1)}
+        self.save(model, 0, 0)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.points:
+            self.save(model, self.points[state.global_step], state.global_step)
+
+
+def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10, steering=None, callbacks=()):
     """Train `model` in place on `train_set` with the settings in `args`; return the logged losses.
 
     With `steering` (an active infoflow.steer.Steering), every training forward pass is steered.
-    Trainer checkpoints go to a scratch folder: the stage's outputs are the saved model and the
-    loss history only.
+    Trainer checkpoints go to a scratch folder: the stage's outputs are the saved model, the loss
+    history and what `callbacks` (e.g. SaveCheckpoints) write.
     """
     with tempfile.TemporaryDirectory() as scratch:
         training_args = TrainingArguments(
@@ -83,7 +101,8 @@ def train(model, train_set, args, *, scheduler, collator=None, logging_steps=10,
             bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         )
         trainer_class, extra = (Trainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
-        trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator, **extra)
+        trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator,
+                                callbacks=list(callbacks), **extra)
         trainer.train()
     model.eval()
     return [entry for entry in trainer.state.log_history if "loss" in entry]

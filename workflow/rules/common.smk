@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import sys
 
@@ -24,13 +25,18 @@ TASKS = config["tasks"]
 METHODS = list(config["methods"])
 SEEDS = [str(s) for s in config["seeds"]]
 TEST_SPLITS = ["test_id", "test_ood"]
+# Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
+POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
 # (task, method) pairs: each method runs on its own `tasks` (default: all tasks).
 RUNS = [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", TASKS)]
+# Runs whose InfoRidge residual scaling coefficients are fitted.
+SCALED_RUNS = [(t, m) for t, m in RUNS if m in config["inforidge"]["residual_scaling"]["methods"]]
 
 wildcard_constraints:
     task="|".join(TASKS),
     method="|".join(re.escape(m) for m in METHODS),
     seed=r"\d+",
+    point=r"\d\d",
 
 
 def sft_settings(wildcards):
@@ -40,11 +46,11 @@ def sft_settings(wildcards):
     return settings
 
 
-def run_files(pattern, **wildcards):
-    """`pattern` filled for every (task, method) run and seed (and any extra wildcard lists)."""
+def run_files(pattern, runs=RUNS, **wildcards):
+    """`pattern` filled for every (task, method) of `runs` and seed (and any extra wildcard lists)."""
     return [
         path
-        for task, method in RUNS
+        for task, method in runs
         for path in expand(pattern, task=task, method=method, seed=SEEDS, **wildcards)
     ]
 

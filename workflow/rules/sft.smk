@@ -8,11 +8,13 @@ rule finetune:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         config="results/runs/{task}/{method}/seed{seed}/model/config.json",
         history="results/runs/{task}/{method}/seed{seed}/train_history.json",
+        checkpoints=expand("results/runs/{{task}}/{{method}}/seed{{seed}}/checkpoints/point{point}/model.safetensors", point=POINTS),
     params:
         method=method_entry,
         sft=sft_settings,
         seed=lambda w: int(w.seed),
         steering=lambda w: steering_args(method_entry(w)),
+        checkpoints=config["inforidge"]["checkpoints"],
     log:
         "results/logs/finetune/{task}/{method}/seed{seed}.log",
     benchmark:
@@ -31,4 +33,5 @@ rule finetune:
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads}"
+        " --checkpoints {params.checkpoints} --checkpoint-dir results/runs/{wildcards.task}/{wildcards.method}/seed{wildcards.seed}/checkpoints"
         " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"

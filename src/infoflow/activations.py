@@ -1,0 +1,112 @@
+"""The activation files of InfoRidge's analysis: one Parquet file per run and checkpoint.
+
+One row per (example, layer). Columns:
+
+  run            str    "{task}/{method}/seed{seed}"
+  task, method   str
+  seed           int64  the run's training seed
+  point, step    int64  checkpoint index (0 = before fine-tuning) and its optimizer step
+  split          str    "test_id" or "test_ood"
+  example_id     str
+  layer          int64  0 = embedding output, l = output of decoder block l (1..L)
+  final_norm     bool   True only on the extra row of layer L read after the model's final norm
+                        (what Hugging Face returns as the last `hidden_states`); False rows are the
+                        raw residual stream
+  hidden         fixed_size_list<float32>[d]  state at the last input position
+  residual       fixed_size_list<float32>[d]  hidden minus the raw state of layer - 1 (layer 0: the
+                                              embedding itself)
+  target         fixed_size_list<float32>[d]  input-embedding row of the true next token
+  target_token   int64  id of the true next token (the answer's first token)
+  early_exit_token int64  argmax of the LM head on final_norm(hidden) (on hidden itself for the
+                        final-norm row): the logit-lens prediction of that layer
+
+`read` checks the schema, vector widths and finiteness, naming the file and column on failure.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from infoflow.io import DataError, atomic_path
+
+VECTOR_COLUMNS = ("hidden", "residual", "target")
+SCALAR_COLUMNS = {
+    "run": pa.string(),
+    "task": pa.string(),
+    "method": pa.string(),
+    "seed": pa.int64(),
+    "point": pa.int64(),
+    "step": pa.int64(),
+    "split": pa.string(),
+    "example_id": pa.string(),
+    "layer": pa.int64(),
+    "final_norm": pa.bool_(),
+    "target_token": pa.int64(),
+    "early_exit_token": pa.int64(),
+}
+
+
+def schema(width):
+    vector = pa.list_(pa.float32(), width)
+    return pa.schema([*SCALAR_COLUMNS.items(), *((name, vector) for name in VECTOR_COLUMNS)])
+
+
+def record_batch(columns, width):
+    """A record batch from scalar columns (lists or arrays) and [rows, width] float arrays."""
+    arrays = []
+    for field in schema(width):
+        value = columns[field.name]
+        if field.name in VECTOR_COLUMNS:
+            flat = pa.array(np.ascontiguousarray(value, dtype=np.float32).reshape(-1))
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, width))
+        else:
+            arrays.append(pa.array(value, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema(width))
+
+
+@contextmanager
+def writer(path, width):
+    """Yield `write(columns)` that streams one record batch into `path`; the file appears only
+    when the block ends without error, so a killed job leaves no Parquet a later rule could read."""
+    with atomic_path(path) as tmp:
+        parquet = pq.ParquetWriter(str(tmp), schema(width))
+        try:
+            yield lambda columns: parquet.write_batch(record_batch(columns, width))
+        finally:
+            parquet.close()
+
+
+def read(path, columns=None):
+    """The table at `path` (all columns or `columns`), checked against the schema above.
+
+    Raises DataError naming the file and column for a missing column, a vector column of another
+    type or width than `hidden`, or non-finite vectors (with the count of bad rows).
+    """
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+    wanted = columns or [*SCALAR_COLUMNS, *VECTOR_COLUMNS]
+    for name in wanted:
+        if name not in table.column_names:
+            raise DataError(f"{path}: missing column '{name}'")
+    widths = {}
+    for name in (c for c in wanted if c in VECTOR_COLUMNS):
+        kind = table.schema.field(name).type
+        if not pa.types.is_fixed_size_list(kind) or kind.value_type != pa.float32():
+            raise DataError(f"{path}: column '{name}' is {kind}, expected a fixed-size list of float32")
+        widths[name] = kind.list_size
+        bad = int((~np.isfinite(vectors(table, name))).any(axis=1).sum())
+        if bad:
+            raise DataError(f"{path}: column '{name}' has NaN or infinite values in {bad} rows")
+    if len(set(widths.values())) > 1:
+        raise DataError(f"{path}: vector widths differ: {widths}")
+    return table
+
+
+def vectors(table, column):
+    """A vector column as a [rows, width] float32 numpy array (no copy where Arrow allows)."""
+    chunked = table.column(column).combine_chunks()
+    return chunked.values.to_numpy(zero_copy_only=False).reshape(len(chunked), chunked.type.list_size)

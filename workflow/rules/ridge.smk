@@ -1,0 +1,150 @@
+RIDGE = config["inforidge"]
+
+
+rule extract_activations:
+    """Hidden states, residual updates and target embeddings of one run's checkpoints, to Parquet."""
+    input:
+        checkpoints=expand("results/runs/{task}/{method}/seed{seed}/checkpoints/point{point}/model.safetensors", point=POINTS, allow_missing=True),
+        examples=expand("results/data/{{task}}/{split}.jsonl", split=TEST_SPLITS),
+        code=code("extract", "activations", "models", "finetune", "steer", "keys", "training"),
+    output:
+        expand("results/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet", point=POINTS, allow_missing=True),
+    params:
+        checkpoints=lambda w, input: [os.path.dirname(path) for path in input.checkpoints],
+        extraction=RIDGE["extraction"],
+    log:
+        "results/logs/extract_activations/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/extract_activations/{task}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.extract --checkpoints {params.checkpoints} --out {output}"
+        " --examples {input.examples} --sample {params.extraction[examples]} --sample-seed {params.extraction[seed]}"
+        " --batch-size {params.extraction[batch_size]} --last-layer {params.extraction[last_layer]}"
+        " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} > {log} 2>&1"
+
+
+rule ridge_analysis:
+    """Predictive information, early exit and linear probes per layer of one run, from its Parquet files."""
+    input:
+        activations=expand("results/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet", point=POINTS, allow_missing=True),
+        code=code("ridge", "activations", "mi"),
+    output:
+        mi="results/runs/{task}/{method}/seed{seed}/ridge/mi.csv",
+        early_exit="results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv",
+        probes="results/runs/{task}/{method}/seed{seed}/ridge/probes.csv",
+    params:
+        mi=RIDGE["mi"],
+        probe_seed=RIDGE["probe_seed"],
+    log:
+        "results/logs/ridge_analysis/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/ridge_analysis/{task}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.ridge --activations {input.activations} --examples {params.mi[examples]}"
+        " --sample-seeds {params.mi[sample_seeds]} --kernel {params.mi[kernel]} --sigma {params.mi[sigma]}"
+        " --alpha {params.mi[alpha]} --probe-seed {params.probe_seed} --threads {threads}"
+        " --mi {output.mi} --early-exit {output.early_exit} --probes {output.probes} > {log} 2>&1"
+
+
+rule fit_residual_scaling:
+    """Per-block residual scaling coefficients of one frozen fine-tuned model, fitted on ID and on OOD data."""
+    input:
+        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        id="results/data/{task}/test_id.jsonl",
+        ood="results/data/{task}/test_ood.jsonl",
+        code=code("residual_scaling", "models", "finetune", "training", "steer", "keys"),
+    output:
+        betas="results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+        summary="results/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
+    params:
+        fit=RIDGE["residual_scaling"],
+    log:
+        "results/logs/fit_residual_scaling/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fit_residual_scaling/{task}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=1,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m infoflow.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
+        " --seeds {params.fit[seeds]} --fit-fraction {params.fit[fit_fraction]} --batch-size {params.fit[batch_size]}"
+        " --learning-rate {params.fit[learning_rate]} --epochs {params.fit[epochs]} --threads {threads}"
+        " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
+        " --out {output.betas} --summary {output.summary} > {log} 2>&1"
+
+
+rule ridge_tables:
+    """InfoRidge tables over runs: information per layer (Table 1's shape), ridge layers, residual scaling."""
+    input:
+        mi=run_files("results/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
+        early_exit=run_files("results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
+        probes=run_files("results/runs/{task}/{method}/seed{seed}/ridge/probes.csv"),
+        betas=run_files("results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv", runs=SCALED_RUNS),
+        summaries=run_files("results/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json", runs=SCALED_RUNS),
+        code=code("ridge_report", "stats", "tables"),
+    output:
+        layers="results/tables/ridge_layers.csv",
+        ridge="results/tables/ridge.csv",
+        betas="results/tables/residual_scaling.csv",
+        markdown="results/tables/ridge.md",
+    log:
+        "results/logs/ridge_tables.log",
+    benchmark:
+        "results/benchmarks/ridge_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m infoflow.ridge_report tables --mi {input.mi} --early-exit {input.early_exit} --probes {input.probes}"
+        " --betas {input.betas} --summaries {input.summaries}"
+        " --layers {output.layers} --ridge {output.ridge} --residual-scaling {output.betas} --markdown {output.markdown} > {log} 2>&1"
+
+
+rule ridge_figures:
+    """Information heatmap over training, curves with bands, incremental gain, early exit and betas."""
+    input:
+        layers="results/tables/ridge_layers.csv",
+        betas="results/tables/residual_scaling.csv",
+        code=code("ridge_report", "figures", "stats", "tables"),
+    output:
+        heatmap=report("results/figures/ridge_heatmap.png", caption="../report/ridge.rst", category="InfoRidge"),
+        curves=report("results/figures/ridge_curves.png", caption="../report/ridge.rst", category="InfoRidge"),
+        gain=report("results/figures/ridge_gain.png", caption="../report/ridge.rst", category="InfoRidge"),
+        early_exit=report("results/figures/early_exit.png", caption="../report/ridge.rst", category="InfoRidge"),
+        betas=report("results/figures/residual_scaling.png", caption="../report/ridge.rst", category="InfoRidge"),
+    params:
+        dpi=config["figures"]["dpi"],
+    log:
+        "results/logs/ridge_figures.log",
+    benchmark:
+        "results/benchmarks/ridge_figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m infoflow.ridge_report figures --layers {input.layers} --residual-scaling {input.betas} --dpi {params.dpi}"
+        " --heatmap {output.heatmap} --curves {output.curves} --gain {output.gain} --early-exit {output.early_exit}"
+        " --betas {output.betas} > {log} 2>&1"
