@@ -97,12 +97,12 @@ def batch_columns(model, tokenizer, examples, last_layer):
     }
 
 
-def extract(model_dir, examples, out, tags, batch_size, last_layer):
-    """Write the activations of `examples` under the model in `model_dir` to the Parquet file `out`."""
-    model, tokenizer = models.load(model_dir)
-    with open(os.path.join(model_dir, "checkpoint.json")) as f:
-        checkpoint = json.load(f)
-    run = {**tags, "run": f"{tags['task']}/{tags['method']}/seed{tags['seed']}", **checkpoint}
+def extract(model, tokenizer, examples, out, tags, batch_size, last_layer):
+    """Write the activations of `examples` under `model` to the Parquet file `out`, batch by batch.
+
+    `tags` holds the run's columns (task, method, seed, point, step).
+    """
+    run = {**tags, "run": f"{tags['task']}/{tags['method']}/seed{tags['seed']}"}
     with activations.writer(out, model.config.hidden_size) as write:
         for start in range(0, len(examples), batch_size):
             columns = batch_columns(model, tokenizer, examples[start : start + batch_size], last_layer)
@@ -132,7 +132,10 @@ def main():
     examples = [e for path in args.examples for e in sample(read_examples(path), args.sample, args.sample_seed, path)]
     tags = {"task": args.task, "method": args.method, "seed": args.seed}
     for model_dir, out in zip(args.checkpoints, args.out):
-        extract(model_dir, examples, out, tags, args.batch_size, args.last_layer)
+        model, tokenizer = models.load(model_dir)
+        with open(os.path.join(model_dir, "checkpoint.json")) as f:
+            checkpoint = json.load(f)  # point and step
+        extract(model, tokenizer, examples, out, {**tags, **checkpoint}, args.batch_size, args.last_layer)
         print(json.dumps({"checkpoint": model_dir, "examples": len(examples), "out": out}))
 
 

@@ -7,8 +7,8 @@ The joint entropy of two representations of the same examples is the entropy of 
 product of their Grams, scaled to unit trace, and I(A; B) = H(A) + H(B) - H(A, B). (So I(X; X) is
 2 H(X) minus the entropy under the squared kernel, below H(X) unless the kernel separates all points.)
 
-InfoRidge needs I(Z_l; Y) for every layer l: `mutual_information_layers`. Everything is float64;
-the eigenvalues dominate the cost, and each layer is one single-threaded task on torch's threads.
+InfoRidge needs I(Z_l; Y) for every layer l: `mutual_information_layers`. Everything is float64.
+The eigenvalues dominate the cost; each layer is one single-threaded task on torch's threads.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 KERNELS = ("gaussian", "laplacian", "polynomial")
 # The polynomial kernel is (u.v + 1)^POLYNOMIAL_DEGREE; it has no width, so sigma is not used.
@@ -27,7 +29,7 @@ def entropy(x, kernel="gaussian", sigma=1.0, alpha=1.0):
     """Matrix-based Renyi entropy of order alpha (nats) of the rows of x [N, d]."""
     _check(kernel, sigma, alpha)
     x = _rows(x, 2)
-    with _torch_threads(1):
+    with _single_threaded():
         return _entropy_of_grams(_gram(x, kernel, sigma)[None], alpha).item()
 
 
@@ -42,14 +44,14 @@ def mutual_information_layers(xs, y, kernel="gaussian", sigma=1.0, alpha=1.0):
 
 
 def _mutual_information_layers(xs, y, kernel, sigma, alpha):
-    """I(X_l; Y) [L] as a tensor; the layers are tasks for torch's threads (see _torch_threads)."""
+    """I(X_l; Y) [L] as a tensor; the layers are tasks for torch's threads (see _single_threaded)."""
     _check(kernel, sigma, alpha)
     y = _rows(y, 2)
     if xs.shape[1] != y.shape[0]:
         raise ValueError(f"x has {xs.shape[1]} rows but y has {y.shape[0]}; rows must be the same examples")
     layer_entropies = partial(_entropies_with, kernel=kernel, sigma=sigma, alpha=alpha)
-    # Each worker sets its own threads too: OpenMP keeps that setting per thread.
-    with _torch_threads(1) as threads, \
+    # Each worker sets its own torch threads too: OpenMP keeps that setting per thread.
+    with _single_threaded() as threads, \
             ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         ky = _gram(y, kernel, sigma)
         h_y = pool.submit(_entropy_of_grams, ky[None], alpha)
@@ -104,8 +106,12 @@ def _unit_trace_(k):
 
 
 def _entropy_of_grams(grams, alpha):
-    """Renyi entropies [B] of order alpha (nats) of unit-trace Grams [B, N, N], from float64 eigenvalues."""
-    eigenvalues = torch.linalg.eigvalsh(grams).clamp(min=0)
+    """Renyi entropies [B] of order alpha (nats) of unit-trace float64 Grams [B, N, N].
+
+    numpy's LAPACK (OpenBLAS) finds the eigenvalues: single-threaded it takes about half the time
+    of torch.linalg.eigvalsh (MKL) on this project's AMD CPU, for the same values.
+    """
+    eigenvalues = torch.from_numpy(np.linalg.eigvalsh(grams.numpy())).clamp(min=0)
     eigenvalues = eigenvalues / eigenvalues.sum(-1, keepdim=True)
     if alpha == 1:
         return -torch.special.xlogy(eigenvalues, eigenvalues).sum(-1)
@@ -113,19 +119,19 @@ def _entropy_of_grams(grams, alpha):
 
 
 @contextmanager
-def _torch_threads(n):
-    """Run torch with n threads inside the block; yields the thread count it had before.
+def _single_threaded():
+    """Run torch and BLAS single-threaded inside the block; yields torch's thread count from before.
 
     Why single-threaded work on parallel tasks: the eigenvalue solver spends its time reducing each
     matrix to tridiagonal form, which is memory bound and gains less from a second thread on one
-    matrix than from two matrices at once; and multi-threaded torch ops stall, for seconds per
-    eigvalsh call, when other processes share the cores (benchmarks/mi_speed.py). Independent
-    layers on one thread each use every core without that risk. The setting is process-wide while
-    the block runs.
+    matrix than from two matrices at once; and multi-threaded eigenvalue calls stall, for seconds
+    each, when other processes share the cores (benchmarks/mi_speed.py). Independent layers on one
+    thread each use every core without that risk. The setting is process-wide while the block runs.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
-        yield before
+        with threadpool_limits(1, user_api="blas"):
+            yield threads
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(threads)
