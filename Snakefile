@@ -16,6 +16,7 @@ include: "workflow/rules/sft.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/ridge.smk"
+include: "workflow/rules/flux.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -27,6 +28,7 @@ localrules:
     key_shift_report,
     ridge_tables,
     ridge_figures,
+    flux_report,
 
 
 rule all:
@@ -46,3 +48,7 @@ rule all:
         "results/figures/ridge_gain.png",
         "results/figures/early_exit.png",
         "results/figures/residual_scaling.png",
+        "results/tables/flux.md",
+        "results/flux.html",
+        "results/figures/flux_examples.png",
+        "results/figures/flux_classes.png",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import run_module
-from infoflow import activations, models
+from infoflow import activations, models, parquet
 from infoflow.extract import final_norm
 from infoflow.finetune import encode
 from infoflow.io import DataError, read_examples
@@ -60,7 +60,7 @@ def test_parquet_holds_the_states_of_a_direct_forward_pass(checkpoints, tiny_wor
     n_layers = model.config.num_hidden_layers
     examples = {e["id"]: e for path in ("k_test_id", "k_test_ood") for e in read_examples(tiny_world["paths"][path])}
     frame = table.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
-    hidden, residual, target = (activations.vectors(table, c) for c in activations.VECTOR_COLUMNS)
+    hidden, residual, target = (parquet.vectors(table, c) for c in activations.VECTOR_COLUMNS)
     assert set(frame.split) == {"test_id", "test_ood"} and frame.example_id.nunique() == 12
     assert (frame.step == 10).all() and (frame.point == 3).all() and (frame.run == "knowledge/sft/seed0").all()
     assert len(frame) == 12 * (n_layers + 2)
@@ -126,7 +126,7 @@ def test_streamed_writer_round_trips_and_leaves_nothing_on_error(tmp_path):
         write(small_table())
         write(small_table(rows=2))
     table = activations.read(tmp_path / "a.parquet")
-    assert table.num_rows == 6 and activations.vectors(table, "hidden").shape == (6, 3)
+    assert table.num_rows == 6 and parquet.vectors(table, "hidden").shape == (6, 3)
     with pytest.raises(RuntimeError):
         with activations.writer(tmp_path / "b.parquet", 3) as write:
             write(small_table())
@@ -150,7 +150,7 @@ def test_streamed_writer_round_trips_and_leaves_nothing_on_error(tmp_path):
 )
 def test_damaged_files_are_errors_naming_file_and_column(tmp_path, damage, message):
     path = tmp_path / "bad.parquet"
-    pq.write_table(damage(pa.Table.from_batches([activations.record_batch(small_table(), 3)])), path)
+    pq.write_table(damage(pa.Table.from_batches([parquet.record_batch(small_table(), activations.schema(3))])), path)
     with pytest.raises(DataError, match=message) as error:
         activations.read(path)
     assert str(path) in str(error.value)
@@ -158,7 +158,7 @@ def test_damaged_files_are_errors_naming_file_and_column(tmp_path, damage, messa
 
 def test_truncated_file_is_an_error_naming_it(tmp_path):
     path = tmp_path / "cut.parquet"
-    pq.write_table(pa.Table.from_batches([activations.record_batch(small_table(), 3)]), path)
+    pq.write_table(pa.Table.from_batches([parquet.record_batch(small_table(), activations.schema(3))]), path)
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(DataError, match="not a readable Parquet file"):
         activations.read(path)

@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infoflow.io import DataError, atomic_path
+from infoflow import parquet
+from infoflow.io import DataError
 
 VECTOR_COLUMNS = ("hidden", "residual", "target")
 SCALAR_COLUMNS = {
@@ -53,29 +54,11 @@ def schema(width):
     return pa.schema([*SCALAR_COLUMNS.items(), *((name, vector) for name in VECTOR_COLUMNS)])
 
 
-def record_batch(columns, width):
-    """A record batch from scalar columns (lists or arrays) and [rows, width] float arrays."""
-    arrays = []
-    for field in schema(width):
-        value = columns[field.name]
-        if field.name in VECTOR_COLUMNS:
-            flat = pa.array(np.ascontiguousarray(value, dtype=np.float32).reshape(-1))
-            arrays.append(pa.FixedSizeListArray.from_arrays(flat, width))
-        else:
-            arrays.append(pa.array(value, type=field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema(width))
-
-
 @contextmanager
 def writer(path, width):
-    """Yield `write(columns)` that streams one record batch into `path`; the file appears only
-    when the block ends without error, so a killed job leaves no Parquet a later rule could read."""
-    with atomic_path(path) as tmp:
-        parquet = pq.ParquetWriter(str(tmp), schema(width))
-        try:
-            yield lambda columns: parquet.write_batch(record_batch(columns, width))
-        finally:
-            parquet.close()
+    """Yield `write(columns)` streaming record batches of this schema into `path` (infoflow.parquet)."""
+    with parquet.writer(path, schema(width)) as write:
+        yield write
 
 
 def read(path, columns=None):
@@ -98,15 +81,9 @@ def read(path, columns=None):
         if not pa.types.is_fixed_size_list(kind) or kind.value_type != pa.float32():
             raise DataError(f"{path}: column '{name}' is {kind}, expected a fixed-size list of float32")
         widths[name] = kind.list_size
-        bad = int((~np.isfinite(vectors(table, name))).any(axis=1).sum())
+        bad = int((~np.isfinite(parquet.vectors(table, name))).any(axis=1).sum())
         if bad:
             raise DataError(f"{path}: column '{name}' has NaN or infinite values in {bad} rows")
     if len(set(widths.values())) > 1:
         raise DataError(f"{path}: vector widths differ: {widths}")
     return table
-
-
-def vectors(table, column):
-    """A vector column as a [rows, width] float32 numpy array (no copy where Arrow allows)."""
-    chunked = table.column(column).combine_chunks()
-    return chunked.values.to_numpy(zero_copy_only=False).reshape(len(chunked), chunked.type.list_size)

@@ -57,3 +57,8 @@ def check(config):
     unknown = set(ridge["residual_scaling"]["methods"]) - set(config["methods"])
     if unknown:
         raise ConfigError(f"inforidge.residual_scaling.methods: {sorted(unknown)} not in methods")
+    flux = config["flux"]
+    if flux["task"] not in config["tasks"]:
+        raise ConfigError(f"flux.task: {flux['task']} is not in tasks {config['tasks']}")
+    if flux["prompts"] == "cloze" and flux["task"] != "knowledge":
+        raise ConfigError(f"flux.prompts: cloze prompts exist for the knowledge task only, not {flux['task']}")

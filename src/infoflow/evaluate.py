@@ -28,10 +28,10 @@ def exact_match(prediction, answer):
 
 
 @torch.no_grad()
-def greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size):
-    """Greedy continuations of `prompts` (text after the prompt, special tokens dropped)."""
+def generate_ids(model, tokenizer, prompts, max_new_tokens, batch_size):
+    """Greedy continuations of `prompts` as token-id lists, each cut before its first EOS."""
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
-    outputs = []
+    responses = []
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
         generated = model.generate(
@@ -41,9 +41,15 @@ def greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size):
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
-        new_tokens = generated[:, batch["input_ids"].shape[1] :]
-        outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-    return outputs
+        for row in generated[:, batch["input_ids"].shape[1] :].tolist():
+            responses.append(row[: row.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in row else row)
+    return responses
+
+
+def greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size):
+    """Greedy continuations of `prompts` (text after the prompt, special tokens dropped)."""
+    ids = generate_ids(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
 def score(examples, predictions, group_by):

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from infoflow import activations, cli, mi
+from infoflow import activations, cli, mi, parquet
 from infoflow.io import DataError, write_csv
 
 RUN_COLUMNS = ["task", "method", "seed", "point", "step"]
@@ -32,7 +32,7 @@ class Checkpoint:
         table = activations.read(path)
         self.path = path
         self.frame = table.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
-        self.vectors = {c: activations.vectors(table, c) for c in activations.VECTOR_COLUMNS}
+        self.vectors = {c: parquet.vectors(table, c) for c in activations.VECTOR_COLUMNS}
         self.tags = self.frame.iloc[0][RUN_COLUMNS].to_dict()
 
     def splits(self):

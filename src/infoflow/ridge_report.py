@@ -14,11 +14,9 @@ infoflow.residual_scaling).
 import argparse
 import json
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from infoflow.figures import SPLIT_LABELS, save
+from infoflow.figures import SPLIT_LABELS, plt, save  # figures selects the file-only backend
 from infoflow.io import write_csv, write_text
 from infoflow.tables import markdown
 

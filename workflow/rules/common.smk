@@ -29,6 +29,8 @@ TEST_SPLITS = ["test_id", "test_ood"]
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
 # (task, method) pairs: each method runs on its own `tasks` (default: all tasks).
 RUNS = [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", TASKS)]
+# Runs of the task whose token flux is analysed.
+FLUX_RUNS = [(t, m) for t, m in RUNS if t == config["flux"]["task"]]
 # Runs whose InfoRidge residual scaling coefficients are fitted.
 SCALED_RUNS = [(t, m) for t, m in RUNS if m in config["inforidge"]["residual_scaling"]["methods"]]
 
