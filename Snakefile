@@ -28,7 +28,8 @@ localrules:
     key_shift_report,
     ridge_tables,
     ridge_figures,
-    flux_report,
+    flux_tables,
+    flux_figures,
 
 
 rule all:

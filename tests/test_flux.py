@@ -104,9 +104,10 @@ def test_report_means_paired_differences_and_rendering(tmp_path):
     prompts = tmp_path / "prompts.jsonl"
     pd.DataFrame({"id": [f"p{i}" for i in range(6)], "prompt": [f"prompt {i} <x>" for i in range(6)]}).to_json(prompts, orient="records", lines=True)
     out = {k: tmp_path / f"{k}.out" for k in ("classes", "comparison", "layers", "markdown", "html")}
-    run_module("flux_report", "--tokens", *paths, "--prompts", prompts, "--bootstrap-samples", 300, "--seed", 0,
-               "--render-prompts", 2, "--dpi", 40, "--classes", out["classes"], "--comparison", out["comparison"],
-               "--layers", out["layers"], "--markdown", out["markdown"], "--html", out["html"],
+    run_module("flux_report", "tables", "--tokens", *paths, "--prompts", prompts, "--bootstrap-samples", 300, "--seed", 0,
+               "--render-prompts", 2, "--classes", out["classes"], "--comparison", out["comparison"],
+               "--layers", out["layers"], "--markdown", out["markdown"], "--html", out["html"])
+    run_module("flux_report", "figures", "--tokens", *paths, "--classes", out["classes"], "--render-prompts", 2, "--dpi", 40,
                "--examples-figure", tmp_path / "ex.png", "--classes-figure", tmp_path / "bars.png")
     classes = pd.read_csv(out["classes"]).set_index(["method", "token_class"])
     assert classes.flux[("sft", "content")] == pytest.approx(3.0, abs=0.01)

@@ -93,7 +93,7 @@ def test_full_run_writes_well_formed_results(smoke_run):
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 56
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 64
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
 
 
@@ -118,6 +118,18 @@ def test_inforidge_outputs(smoke_run):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_flux_outputs(smoke_run):
+    results = smoke_run / "results"
+    classes = pd.read_csv(results / "tables/flux_classes.csv")
+    assert set(classes.method) == {"sft", *STEERED} and classes.tokens.sum() > 0
+    comparison = pd.read_csv(results / "tables/flux_vs_sft.csv")
+    assert set(comparison.method) == set(STEERED) and comparison.p_value.dropna().between(0, 1).all()
+    page = (results / "flux.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("class='response'") == 2 * 3  # prompts x methods
+    for name in ("flux_examples", "flux_classes"):
+        assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
     with dry_run_with(smoke_run, "kernel: gaussian", "kernel: laplacian") as output:
         assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "all": 1}
@@ -139,7 +151,7 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
-        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "all": 1}
+        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):

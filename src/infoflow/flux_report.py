@@ -39,10 +39,14 @@ def read_tokens(paths):
     return pd.concat(frames, ignore_index=True), np.concatenate(entropies)
 
 
-def unit_sums(tokens):
-    """Flux sums and token counts as dense arrays [method, seed, prompt, class], and their labels."""
+def method_order(tokens):
     present = set(tokens.method)
-    methods = (["sft"] if "sft" in present else []) + sorted(present - {"sft"})  # SFT first: the baseline
+    return (["sft"] if "sft" in present else []) + sorted(present - {"sft"})  # SFT first: the baseline
+
+
+def unit_sums(tokens):
+    """Flux sums and token counts as dense arrays [method, seed, prompt, class], and the methods."""
+    methods = method_order(tokens)
     seeds, prompts = sorted(tokens.seed.unique()), sorted(tokens.prompt_id.unique())
     shape = (len(methods), len(seeds), len(prompts), len(CLASSES))
     sums, counts = np.zeros(shape), np.zeros(shape)
@@ -191,31 +195,43 @@ def report_markdown(classes, comparison):
     return "\n".join(parts)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tokens", nargs="+", required=True, help="flux Parquet files (infoflow.flux)")
-    parser.add_argument("--prompts", required=True, help="the prompt file, for the prompts' text in the HTML page")
-    parser.add_argument("--bootstrap-samples", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--render-prompts", type=int, required=True)
-    parser.add_argument("--dpi", type=int, required=True)
-    for flag in ("--classes", "--comparison", "--layers", "--markdown", "--html", "--examples-figure", "--classes-figure"):
-        parser.add_argument(flag, required=True)
-    args = parser.parse_args()
-
+def tables(args):
     tokens, entropies = read_tokens(args.tokens)
     sums, counts, methods = unit_sums(tokens)
     means = bootstrap_means(sums, counts, args.bootstrap_samples, args.seed)
     classes, comparison = class_table(means, counts, methods), comparison_table(means, methods)
-    bounds = terciles(tokens)
     prompt_texts = dict(pd.read_json(args.prompts, lines=True)[["id", "prompt"]].itertuples(index=False))
     write_csv(args.classes, classes)
     write_csv(args.comparison, comparison)
     write_csv(args.layers, layer_profile(tokens, entropies))
     write_text(args.markdown, report_markdown(classes, comparison))
-    write_text(args.html, render_html(tokens, methods, args.render_prompts, prompt_texts, bounds))
-    examples_figure(tokens, methods, min(args.render_prompts, 3), bounds, args.examples_figure, args.dpi)
-    classes_figure(classes, args.classes_figure, args.dpi)
+    write_text(args.html, render_html(tokens, methods, args.render_prompts, prompt_texts, terciles(tokens)))
+
+
+def figures(args):
+    tokens, _ = read_tokens(args.tokens)
+    examples_figure(tokens, method_order(tokens), args.render_prompts, terciles(tokens), args.examples_figure, args.dpi)
+    classes_figure(pd.read_csv(args.classes), args.classes_figure, args.dpi)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    table_args, figure_args = commands.add_parser("tables"), commands.add_parser("figures")
+    for sub in (table_args, figure_args):
+        sub.add_argument("--tokens", nargs="+", required=True, help="flux Parquet files (infoflow.flux)")
+        sub.add_argument("--render-prompts", type=int, required=True, help="prompts rendered (HTML page, example figure)")
+        sub.add_argument("--classes", required=True, help="CSV of flux per class (written by tables, read by figures)")
+    table_args.add_argument("--prompts", required=True, help="the prompt file, for the prompts' text in the HTML page")
+    table_args.add_argument("--bootstrap-samples", type=int, required=True)
+    table_args.add_argument("--seed", type=int, required=True)
+    for flag in ("--comparison", "--layers", "--markdown", "--html"):
+        table_args.add_argument(flag, required=True)
+    figure_args.add_argument("--dpi", type=int, required=True)
+    for flag in ("--examples-figure", "--classes-figure"):
+        figure_args.add_argument(flag, required=True)
+    args = parser.parse_args()
+    tables(args) if args.command == "tables" else figures(args)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ rule token_flux:
         " --out {output} > {log} 2>&1"
 
 
-rule flux_report:
-    """Flux per token class and method (bootstrap CIs, paired comparison with SFT), per-layer profiles, rendering."""
+rule flux_tables:
+    """Flux per token class and method (bootstrap CIs, paired comparison with SFT), per-layer profiles, HTML rendering."""
     input:
         tokens=run_files("results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS),
         prompts=f"results/data/{FLUX['task']}/{FLUX['prompts']}.jsonl",
@@ -42,16 +42,13 @@ rule flux_report:
         layers="results/tables/flux_layers.csv",
         markdown="results/tables/flux.md",
         html=report("results/flux.html", category="InfoSteer", caption="../report/flux.rst"),
-        examples=report("results/figures/flux_examples.png", category="InfoSteer", caption="../report/flux.rst"),
-        classes_figure=report("results/figures/flux_classes.png", category="InfoSteer", caption="../report/flux.rst"),
     params:
         flux=FLUX,
         statistics=config["statistics"],
-        dpi=config["figures"]["dpi"],
     log:
-        "results/logs/flux_report.log",
+        "results/logs/flux_tables.log",
     benchmark:
-        "results/benchmarks/flux_report.tsv"
+        "results/benchmarks/flux_tables.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -59,9 +56,36 @@ rule flux_report:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m infoflow.flux_report --tokens {input.tokens} --prompts {input.prompts}"
+        "python -m infoflow.flux_report tables --tokens {input.tokens} --prompts {input.prompts}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
-        " --render-prompts {params.flux[render_prompts]} --dpi {params.dpi}"
-        " --classes {output.classes} --comparison {output.comparison} --layers {output.layers}"
-        " --markdown {output.markdown} --html {output.html} --examples-figure {output.examples}"
-        " --classes-figure {output.classes_figure} > {log} 2>&1"
+        " --render-prompts {params.flux[render_prompts]} --classes {output.classes} --comparison {output.comparison}"
+        " --layers {output.layers} --markdown {output.markdown} --html {output.html} > {log} 2>&1"
+
+
+rule flux_figures:
+    """Bars of flux per class and method; the first responses coloured by flux."""
+    input:
+        tokens=run_files("results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS),
+        classes="results/tables/flux_classes.csv",
+        code=code("flux_report", "token_classes", "parquet", "figures", "tables", "stats"),
+    output:
+        examples=report("results/figures/flux_examples.png", category="InfoSteer", caption="../report/flux.rst"),
+        classes=report("results/figures/flux_classes.png", category="InfoSteer", caption="../report/flux.rst"),
+    params:
+        # The figure shows the first few of the HTML page's prompts.
+        render_prompts=min(FLUX["render_prompts"], 3),
+        dpi=config["figures"]["dpi"],
+    log:
+        "results/logs/flux_figures.log",
+    benchmark:
+        "results/benchmarks/flux_figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m infoflow.flux_report figures --tokens {input.tokens} --classes {input.classes}"
+        " --render-prompts {params.render_prompts} --dpi {params.dpi}"
+        " --examples-figure {output.examples} --classes-figure {output.classes} > {log} 2>&1"
