@@ -1,0 +1,66 @@
+"""Token-flux extraction (generation + per-token key entropies) against plain greedy generation.
+
+Both sides generate the responses of the same prompts with the same batches; the flux side adds
+what infoflow.flux adds (one forward pass over prompt + response with the key-entropy hooks, the
+token classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
+Needs a post-trained model of the default run:
+
+    python benchmarks/flux_overhead.py [--model results/runs/knowledge/sft/seed0/model]
+        [--prompts results/data/knowledge/cloze.jsonl] [--examples 100] [--repeats 7]
+"""
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import yaml
+
+from infoflow import models
+from infoflow.evaluate import generate_ids
+from infoflow.flux import response_rows, sample
+from infoflow.io import read_examples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="results/runs/knowledge/sft/seed0/model")
+    parser.add_argument("--prompts", default="results/data/knowledge/cloze.jsonl")
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--examples", type=int)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="the token_flux rule's threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    flux = yaml.safe_load(open(args.config))["flux"]
+    n = args.examples or flux["examples"]
+    prompts = sample(read_examples(args.prompts), n, flux["seed"], args.prompts)
+    model, tokenizer = models.load(args.model)
+    texts = [p["prompt"] for p in prompts]
+    times = {"greedy generation": [], "generation + flux extraction": []}
+    tokens = 0
+    for repeat in range(args.repeats + 1):  # the first round warms up
+        start = time.perf_counter()
+        generate_ids(model, tokenizer, texts, flux["max_new_tokens"], flux["batch_size"])
+        middle = time.perf_counter()
+        for first in range(0, n, flux["batch_size"]):
+            batch = prompts[first : first + flux["batch_size"]]
+            responses = generate_ids(model, tokenizer, [p["prompt"] for p in batch], flux["max_new_tokens"], flux["batch_size"])
+            tokens = len(response_rows(model, tokenizer, batch, responses, flux["normalization"])["flux"])
+        end = time.perf_counter()
+        if repeat:
+            times["greedy generation"].append(middle - start)
+            times["generation + flux extraction"].append(end - middle)
+    print(f"machine: {platform.machine()}, torch {torch.__version__}, {args.threads} threads; model {args.model}; "
+          f"{n} prompts, batch {flux['batch_size']}, up to {flux['max_new_tokens']} new tokens ({tokens} response tokens in the last batch)")
+    print("| measurement | median (s) | min-max (s) | target |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.3f} | {min(values):.3f}-{max(values):.3f} | |")
+    ratio = statistics.median(times["generation + flux extraction"]) / statistics.median(times["greedy generation"])
+    print(f"| ratio | {ratio:.3f} | | <= 1.3 |")
+
+
+if __name__ == "__main__":
+    main()
