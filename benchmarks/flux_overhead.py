@@ -1,8 +1,8 @@
 """Token-flux extraction (generation + per-token key entropies) against plain greedy generation.
 
 Both sides generate the responses of the same prompts with the same batches; the flux side adds
-what infoflow.flux adds (one forward pass over prompt + response with the key-entropy hooks, the
-token classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
+what infoflow.flux adds (key-entropy hooks during generation, one more decoding step, the token
+classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
 Needs a post-trained model of the default run:
 
     python benchmarks/flux_overhead.py [--model results/runs/knowledge/sft/seed0/model]
@@ -19,7 +19,7 @@ import yaml
 
 from infoflow import models
 from infoflow.evaluate import generate_ids
-from infoflow.flux import response_rows, sample
+from infoflow.flux import generate_with_entropies, response_rows, sample
 from infoflow.io import read_examples
 
 
@@ -46,8 +46,8 @@ def main():
         middle = time.perf_counter()
         for first in range(0, n, flux["batch_size"]):
             batch = prompts[first : first + flux["batch_size"]]
-            responses = generate_ids(model, tokenizer, [p["prompt"] for p in batch], flux["max_new_tokens"], flux["batch_size"])
-            tokens = len(response_rows(model, tokenizer, batch, responses, flux["normalization"])["flux"])
+            responses, entropies = generate_with_entropies(model, tokenizer, [p["prompt"] for p in batch], flux["max_new_tokens"], flux["normalization"])
+            tokens = len(response_rows(tokenizer, batch, responses, entropies)["flux"])
         end = time.perf_counter()
         if repeat:
             times["greedy generation"].append(middle - start)

@@ -52,8 +52,8 @@ def test_parquet_entropies_equal_a_direct_hooked_forward_pass(tiny_world, tiny_m
         for h in handles:
             h.remove()
         direct = torch.stack(captured, dim=-1)[len(prompt_ids):]  # [response tokens, layers]
-        assert np.allclose(entropy[rows.index], direct.numpy(), atol=1e-5)
-        assert np.allclose(rows.flux, direct.mean(-1).numpy(), atol=1e-5)
+        assert np.allclose(entropy[rows.index], direct.numpy(), atol=1e-4)  # cached decoding vs one full pass
+        assert np.allclose(rows.flux, direct.mean(-1).numpy(), atol=1e-4)
         assert rows.copied.tolist() == [t in prompt_ids for t in response]
         assert rows.text.tolist() == [tokenizer.decode([t]) for t in response]
 

@@ -105,9 +105,7 @@ def extract(model, tokenizer, examples, out, tags, batch_size, last_layer):
     run = {**tags, "run": f"{tags['task']}/{tags['method']}/seed{tags['seed']}"}
     with activations.writer(out, model.config.hidden_size) as write:
         for start in range(0, len(examples), batch_size):
-            columns = batch_columns(model, tokenizer, examples[start : start + batch_size], last_layer)
-            rows = len(columns["layer"])
-            write({**{k: [v] * rows for k, v in run.items()}, **columns})
+            write({**run, **batch_columns(model, tokenizer, examples[start : start + batch_size], last_layer)})
 
 
 def main():

@@ -1,9 +1,9 @@
 """Token-level information flux (InfoSteer Sec. 6.2, Table 5): the key entropy of every response token.
 
 For a fixed, seeded sample of prompts, the model greedily generates a response (up to its first
-EOS); one forward pass over prompt + response then reads, at every response token's own position
-and in every layer, the entropy of the normalised FFN key distribution (infoflow.steer.key_entropy,
-the regulariser's normalisation). The flux of a token is the mean of that entropy over layers.
+EOS); hooks read, at every response token's own position (where it is the input) and in every
+layer, the entropy of the normalised FFN key distribution (infoflow.steer.key_entropy, the
+regulariser's normalisation). The flux of a token is the mean of that entropy over layers.
 
 Each token gets a class (infoflow.token_classes): punctuation, function word, number, copied from
 the prompt, or content.
@@ -37,40 +37,51 @@ def schema(layers):
 
 
 @torch.no_grad()
-def key_entropies(model, sequences, normalization, pad_token_id):
-    """[batch, tokens, layers] key entropy at every position of right-padded `sequences` (lists of ids)."""
-    width = max(map(len, sequences))
-    ids = torch.tensor([s + [pad_token_id] * (width - len(s)) for s in sequences], device=model.device)
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=model.device)
-    entropies = []
-    handles = [m.register_forward_pre_hook(lambda m, args: entropies.append(key_entropy(args[0], normalization)))
-               for m in memory_modules(model)]
+def generate_with_entropies(model, tokenizer, prompts, max_new_tokens, normalization):
+    """(responses, entropies): greedy responses (token ids, cut before EOS) of a batch of prompts, and
+    [batch, max_new_tokens, layers] key entropies where entropies[i, t] belongs to response token t.
+
+    Read by hooks while generating, so no second forward pass: with the KV cache, decoding step k
+    feeds generated token k - 1, so token t's keys appear at step t + 1. One step more than the
+    response needs gives the last token's keys; the response itself keeps `max_new_tokens` tokens.
+    """
+    steps = []  # per forward call, [batch, layers] entropies at its last input position
+
+    def record(layer, keys):
+        if layer == 0:
+            steps.append([])
+        steps[-1].append(key_entropy(keys[:, -1], normalization))
+
+    handles = [m.register_forward_pre_hook(lambda m, args, i=i: record(i, args[0])) for i, m in enumerate(memory_modules(model))]
     try:
-        model(input_ids=ids, attention_mask=mask)
+        responses = generate_ids(model, tokenizer, prompts, max_new_tokens + 1, len(prompts))
     finally:
         for handle in handles:
             handle.remove()
-    return torch.stack(entropies, dim=-1).float()
+    if len(steps) == 1:  # every response was empty (EOS first): only the prompt's forward pass ran
+        return responses, torch.zeros(len(prompts), 0, len(handles))
+    entropies = torch.stack([torch.stack(layers, dim=-1) for layers in steps[1:]], dim=1).float()  # step 0: the prompt
+    return [r[:max_new_tokens] for r in responses], entropies
 
 
-def response_rows(model, tokenizer, prompts, responses, normalization):
+def response_rows(tokenizer, prompts, responses, entropies):
     """The Parquet columns (without run tags) of one batch of prompts and their generated responses."""
-    prompt_ids = [tokenizer(p["prompt"]).input_ids for p in prompts]
-    entropy = key_entropies(model, [p + r for p, r in zip(prompt_ids, responses)], normalization, tokenizer.pad_token_id)
-    columns = {name: [] for name in ("prompt_id", "position", "token_id", "text", "copied", "token_class", "entropy")}
-    for row, (prompt, ids, response) in enumerate(zip(prompts, prompt_ids, responses)):
+    columns = {name: [] for name in ("prompt_id", "position", "token_id", "text", "copied", "token_class")}
+    rows, positions = [], []
+    for row, (prompt, response) in enumerate(zip(prompts, responses)):
+        prompt_ids = set(tokenizer(prompt["prompt"]).input_ids)
         for position, token in enumerate(response):
             text = tokenizer.decode([token])
-            copied = token in ids
+            copied = token in prompt_ids
             columns["prompt_id"].append(prompt["id"])
             columns["position"].append(position)
             columns["token_id"].append(token)
             columns["text"].append(text)
             columns["copied"].append(copied)
             columns["token_class"].append(token_class(text, copied))
-            columns["entropy"].append(entropy[row, len(ids) + position].cpu().numpy())
-    layers = entropy.shape[-1]
-    columns["entropy"] = np.array(columns["entropy"], dtype=np.float32).reshape(-1, layers)
+            rows.append(row)
+            positions.append(position)
+    columns["entropy"] = entropies[rows, positions].cpu().numpy().reshape(len(rows), entropies.shape[-1])
     columns["flux"] = columns["entropy"].mean(axis=1)
     return columns
 
@@ -105,9 +116,9 @@ def main():
     with parquet.writer(args.out, schema(len(memory_modules(model)))) as write:
         for start in range(0, len(prompts), args.batch_size):
             batch = prompts[start : start + args.batch_size]
-            responses = generate_ids(model, tokenizer, [p["prompt"] for p in batch], args.max_new_tokens, args.batch_size)
-            columns = response_rows(model, tokenizer, batch, responses, args.normalization)
-            write({**{k: [v] * len(columns["flux"]) for k, v in tags.items()}, **columns})
+            responses, entropies = generate_with_entropies(model, tokenizer, [p["prompt"] for p in batch], args.max_new_tokens, args.normalization)
+            columns = response_rows(tokenizer, batch, responses, entropies)
+            write({**tags, **columns})
 
 
 if __name__ == "__main__":

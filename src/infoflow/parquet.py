@@ -10,16 +10,19 @@ from infoflow.io import atomic_path
 
 
 def record_batch(columns, schema):
-    """A record batch of `schema` from columns given as lists or arrays; a fixed-size list column
-    takes a [rows, width] float array."""
+    """A record batch of `schema` from columns given as lists or arrays (a fixed-size list column
+    takes a [rows, width] float array) or as one value repeated on every row (run tags)."""
+    rows = next(len(v) for v in columns.values() if isinstance(v, (list, np.ndarray)))
     arrays = []
     for field in schema:
         value = columns[field.name]
         if pa.types.is_fixed_size_list(field.type):
             flat = pa.array(np.ascontiguousarray(value, dtype=field.type.value_type.to_pandas_dtype()).reshape(-1))
             arrays.append(pa.FixedSizeListArray.from_arrays(flat, field.type.list_size))
-        else:
+        elif isinstance(value, (list, np.ndarray)):
             arrays.append(pa.array(value, type=field.type))
+        else:
+            arrays.append(pa.repeat(pa.scalar(value, type=field.type), rows))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
