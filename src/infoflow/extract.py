@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from infoflow import activations, cli, models
-from infoflow.finetune import IGNORE_INDEX, encode
 from infoflow.io import DataError, read_examples
 from infoflow.keys import UnsupportedModel, decoder_layers
 
@@ -40,15 +39,19 @@ def final_norm(model):
 
 
 def encode_batch(tokenizer, examples, device):
-    """Right-padded prompt ids, attention mask, prompt lengths and target (first answer) token ids."""
-    encoded = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
-    lengths = [e["labels"].count(IGNORE_INDEX) for e in encoded]
+    """Right-padded prompt ids, attention mask, prompt lengths and target (first answer) token ids.
+
+    Tokenised as finetune.encode does (the answer after a space, no special tokens), in two batched
+    tokenizer calls rather than two per example.
+    """
+    prompts = tokenizer([e["prompt"] for e in examples]).input_ids
+    answers = tokenizer([" " + e["answer"] for e in examples], add_special_tokens=False).input_ids
+    lengths = [len(p) for p in prompts]
     width = max(lengths)
-    ids = [e["input_ids"][:n] + [tokenizer.pad_token_id] * (width - n) for e, n in zip(encoded, lengths)]
+    ids = [p + [tokenizer.pad_token_id] * (width - len(p)) for p in prompts]
     mask = [[1] * n + [0] * (width - n) for n in lengths]
-    targets = [e["input_ids"][n] for e, n in zip(encoded, lengths)]
     as_tensor = lambda rows: torch.tensor(rows, device=device)  # noqa: E731
-    return as_tensor(ids), as_tensor(mask), as_tensor(lengths), as_tensor(targets)
+    return as_tensor(ids), as_tensor(mask), as_tensor(lengths), as_tensor([a[0] for a in answers])
 
 
 @torch.no_grad()

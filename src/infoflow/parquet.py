@@ -31,7 +31,10 @@ def writer(path, schema):
     """Yield `write(columns)` that appends one record batch to `path`; the file appears only when the
     block ends without error, so a killed job leaves no Parquet file a later rule could read."""
     with atomic_path(path) as tmp:
-        parquet = pq.ParquetWriter(str(tmp), schema)
+        # Dictionary encoding for the (repetitive) string columns only: on float vectors it tripled the
+        # time of writing and saved nothing (benchmarks/extraction.py).
+        strings = [field.name for field in schema if pa.types.is_string(field.type)]
+        parquet = pq.ParquetWriter(str(tmp), schema, use_dictionary=strings)
         try:
             yield lambda columns: parquet.write_batch(record_batch(columns, schema))
         finally:
