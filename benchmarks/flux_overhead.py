@@ -19,7 +19,8 @@ import yaml
 
 from infoflow import models
 from infoflow.evaluate import generate_ids
-from infoflow.flux import generate_with_entropies, response_rows, sample
+from infoflow.extract import sample
+from infoflow.flux import generate_with_entropies, response_rows
 from infoflow.io import read_examples
 
 
@@ -35,7 +36,7 @@ def main():
     torch.set_num_threads(args.threads)
     flux = yaml.safe_load(open(args.config))["flux"]
     n = args.examples or flux["examples"]
-    prompts = sample(read_examples(args.prompts), n, flux["seed"], args.prompts)
+    prompts = sample(read_examples(args.prompts), n, flux["seed"], args.prompts, "the flux sample")
     model, tokenizer = models.load(args.model)
     texts = [p["prompt"] for p in prompts]
     times = {"greedy generation": [], "generation + flux extraction": []}

@@ -22,10 +22,11 @@ from infoflow.keys import UnsupportedModel, decoder_layers
 LAST_LAYER = ("raw", "normed", "both")
 
 
-def sample(examples, n, seed, path):
-    """The same `n` examples for every checkpoint: a seeded choice, kept in file order."""
+def sample(examples, n, seed, path, purpose="extraction"):
+    """A seeded choice of `n` of the examples read from `path`, kept in file order (the same for
+    every checkpoint and every run); too few examples is an error naming `purpose`."""
     if n > len(examples):
-        raise DataError(f"{path}: {n} examples requested for extraction, {len(examples)} exist")
+        raise DataError(f"{path}: {n} examples requested for {purpose}, {len(examples)} exist")
     index = np.random.default_rng(seed).choice(len(examples), n, replace=False)
     return [examples[i] for i in sorted(index)]
 

@@ -16,13 +16,13 @@ Parquet schema (one row per response token; `parquet.writer` streams it batch by
 
 import argparse
 
-import numpy as np
 import pyarrow as pa
 import torch
 
 from infoflow import cli, models, parquet
 from infoflow.evaluate import generate_ids
-from infoflow.io import DataError, read_examples
+from infoflow.extract import sample
+from infoflow.io import read_examples
 from infoflow.keys import memory_modules
 from infoflow.steer import NORMALIZATIONS, key_entropy
 from infoflow.token_classes import token_class
@@ -86,13 +86,6 @@ def response_rows(tokenizer, prompts, responses, entropies):
     return columns
 
 
-def sample(examples, n, seed, path):
-    if n > len(examples):
-        raise DataError(f"{path}: {n} prompts requested for the flux sample, {len(examples)} exist")
-    index = np.random.default_rng(seed).choice(len(examples), n, replace=False)
-    return [examples[i] for i in sorted(index)]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -110,7 +103,7 @@ def main():
     args = parser.parse_args()
     cli.setup(args.threads)
 
-    prompts = sample(read_examples(args.prompts), args.sample, args.sample_seed, args.prompts)
+    prompts = sample(read_examples(args.prompts), args.sample, args.sample_seed, args.prompts, "the flux sample")
     model, tokenizer = models.load(args.model)
     tags = {"run": f"{args.task}/{args.method}/seed{args.seed}", "task": args.task, "method": args.method, "seed": args.seed}
     with parquet.writer(args.out, schema(len(memory_modules(model)))) as write:

@@ -6,7 +6,7 @@ rule token_flux:
     input:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         prompts=f"results/data/{FLUX['task']}/{FLUX['prompts']}.jsonl",
-        code=code("flux", "token_classes", "parquet", "models", "evaluate", "steer", "keys"),
+        code=code("flux", "extract", "activations", "token_classes", "parquet", "models", "evaluate", "steer", "keys"),
     output:
         "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet",
     params:
