@@ -39,6 +39,13 @@ def snakemake(workdir, *args, env=None, cores=2):
     )
 
 
+def files_under(results):
+    """Every file of a results folder but logs and benchmarks (which hold times and dates)."""
+    return sorted(
+        p.relative_to(results) for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks")
+    )
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """The whole DAG run once on the smoke config (tests that change it work on dry runs only)."""

@@ -32,6 +32,26 @@ def test_check_catches_relations_between_values():
         check(bad)
 
 
+def test_check_accepts_hub_ids_and_a_negative_lambda():
+    config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+    config["base_model"]["pretrained"] = "Qwen/Qwen2.5-0.5B"
+    config["methods"]["reg_l0.1"]["lam"] = -0.1  # the entropy-minimising control
+    validate(config, SCHEMA)
+    check(config)
+
+
+@pytest.mark.parametrize("depth_key", ["num_hidden_layers", "n_layer"])  # Llama-style, GPT-2
+def test_layers_beyond_a_local_models_depth(tmp_path, depth_key):
+    (tmp_path / "config.json").write_text(f'{{"{depth_key}": 4}}')
+    config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+    config["base_model"]["pretrained"] = str(tmp_path)
+    config["methods"]["int_p10_a2"]["layers"] = [3]
+    check(config)
+    config["methods"]["int_p10_a2"]["layers"] = [1, 4]
+    with pytest.raises(ConfigError, match=r"^methods.int_p10_a2.layers: index 4 is beyond the base model's 4 layers \(0..3\)$"):
+        check(config)
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
@@ -48,7 +68,7 @@ def test_check_catches_relations_between_values():
          "methods.i.layers: 'centre' is not 'all', a layer group (early, middle, late; thirds of the depth), groups joined by '+', or a list of layer indices"),
         (lambda c: c["methods"].update(r={"kind": "regularization", "normalization": "l2"}), "methods.r.normalization: 'l2' is not one of ['abs', 'softmax']"),
         (lambda c: c["methods"].update(r={"kind": "regularization", "p": 0.1}), "methods.r: unknown key: Additional properties are not allowed ('p' was unexpected)"),
-        (lambda c: c["sft"].update(learning_rate="5e-4"), "sft.learning_rate: '5e-4' is not of type 'number'"),
+        (lambda c: c["sft"].update(learning_rate="5e-4"), "sft.learning_rate: '5e-4' is not of type 'number' (YAML reads 5e-4 as text: write 5.0e-4)"),
         (lambda c: c.update(seeds=[0, 0]), "seeds: duplicate seeds in [0, 0]"),
         (lambda c: c["inforidge"]["mi"].update(examples=17), "inforidge.mi.examples: 17 is more than the 16 examples extracted (inforidge.extraction.examples)"),
         (lambda c: c["inforidge"]["extraction"].update(examples=20), "inforidge.extraction.examples: 20 is more than the 16 test examples of task modular"),
@@ -56,13 +76,38 @@ def test_check_catches_relations_between_values():
         (lambda c: c["inforidge"]["mi"].update(alpha=0), "inforidge.mi.alpha: 0 is less than or equal to the minimum of 0"),
         (lambda c: c["inforidge"]["extraction"].update(last_layer="after"), "inforidge.extraction.last_layer: 'after' is not one of ['raw', 'normed', 'both']"),
         (lambda c: c["inforidge"]["residual_scaling"].update(methods=["lora"]), "inforidge.residual_scaling.methods: ['lora'] not in methods"),
+        (lambda c: c.update(seeds=[0, "one"]), "seeds.1: 'one' is not of type 'integer'"),
+        (lambda c: c.update(seeds=[0.5]), "seeds.0: 0.5 is not of type 'integer'"),
+        (lambda c: c.update(methods={}), "methods: {} should be non-empty"),
+        (lambda c: c["methods"].update(sft={}), "methods.sft: 'kind' is a required property"),
+        (lambda c: c["methods"].update(r={"kind": "regularization", "lam": "0.1"}), "methods.r.lam: '0.1' is not of type 'number'"),
+        ("methods:\n  sft: {kind: sft}\n  sft: {kind: intervention, p: 0.1}\n", "methods: duplicate key 'sft' (bad.yaml, line 3); give each key once"),
+        ("seeds: [0]\nseeds: [0, 1]\n", "(top level): duplicate key 'seeds' (bad.yaml, line 2); give each key once"),
+        (lambda c: c.update(tasks=["knowledge", "arithmetic"]), "tasks: arithmetic is neither knowledge, modular nor a task under datasets"),
+        (lambda c: c["sft"]["epochs"].pop("modular"), "sft.epochs: no epochs for task modular"),
+        (lambda c: c.pop("figures"), "(top level): 'figures' is a required property"),
+        (lambda c: c["model_loading"].update(dtype="fp16"), "model_loading.dtype: 'fp16' is not one of ['auto', 'float32', 'bfloat16', 'float16']"),
+        (lambda c: c["model_loading"].update(trust_remote_code="yes"), "model_loading.trust_remote_code: 'yes' is not of type 'boolean'"),
+        (lambda c: c["base_model"].update(pretrained="/models/qwen2.5-0.5b"), "base_model.pretrained: local model folder /models/qwen2.5-0.5b does not exist"),
+        (lambda c: c["base_model"].update(pretrained="./models/qwen"), "base_model.pretrained: local model folder ./models/qwen does not exist"),
+        (lambda c: c["base_model"].update(pretrained="~/models/qwen"), "base_model.pretrained: ~/models/qwen: '~' is not expanded; write the folder's full path"),
+        (lambda c: c["base_model"].update(pretrained=str(REPO / "presets")),
+         f"base_model.pretrained: local model folder {REPO / 'presets'} has no config.json (not a saved model)"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
+    """`edit` changes the smoke config in place, or is YAML text that replaces its sections (for
+    what yaml.safe_dump cannot write: a duplicate key)."""
     config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
-    edit(config)
+    if isinstance(edit, str):
+        for section in yaml.safe_load(edit):
+            del config[section]
+        text = edit + yaml.safe_dump(config)
+    else:
+        edit(config)
+        text = yaml.safe_dump(config)
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(text)
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True,

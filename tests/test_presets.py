@@ -2,6 +2,7 @@
 stand-ins through a config override: a tiny local model and fixture files in each data set's
 public layout. The data stage of one preset then runs for real."""
 
+import json
 import re
 
 import pandas as pd
@@ -64,3 +65,5 @@ def test_preset_data_stage_runs_on_fixture_files(workdir, tiny_model_dir, tmp_pa
     assert set(train.source) == {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa"}
     assert set(train.split) == {"train"} and train.id.is_unique
     assert set(pd.read_parquet(workdir / targets[2]).source) == {"ecqa"}
+    summary = json.loads((workdir / "results/data/commonsense/train.summary.json").read_text())
+    assert summary["rows_written"] == len(train) and summary["rows_skipped"] == 0

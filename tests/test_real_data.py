@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -236,7 +237,7 @@ def test_offline_hub_id_raises_data_error():
         ("boolq", [{"question": "a", "answer": True}, {"answer": False}], r"test\.jsonl, row 2: missing field 'question'"),
         ("piqa", [{"goal": "a", "sol1": "b", "label": 0}], r"test\.jsonl, row 1: missing field 'sol2'"),
         ("arc_easy", [arc_record("q", ["x", "y"], ["A", "B"], "C")], r"row 1: field 'answerKey' is 'C', not one of \['A', 'B'\]"),
-        ("winogrande", [{"sentence": "_", "option1": "a", "option2": "b", "answer": ""}], r"row 1: field 'answer' is '', not one of"),
+        ("winogrande", [{"sentence": "_", "option1": "a", "option2": "b", "answer": "3"}], r"row 1: field 'answer' is '3', not one of"),
         ("gsm8k", [{"question": "q", "answer": "no marker"}], r"row 1: field 'answer' has no '#### <number>' line"),
         ("clutrr", [{"story": "s", "query": "Alice", "target_text": "son"}], r"row 1: field 'query' is 'Alice', not a pair of names"),
     ],
@@ -263,6 +264,167 @@ def test_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(pa.ArrowException):
         rd.write(rows, tmp_path / "rows.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+YES = {"question": "is the sky blue", "answer": True}
+SUM = {"question": "What is 2 + 2?", "answer": "2 + 2 = 4\n#### 4"}
+TOTAL = {"instruction": "What is 2 + 2?", "input": "", "output": "4", "answer": "4"}
+BLUE = {"sentence": "The sky is _.", "option1": "blue", "option2": "green", "answer": "1"}
+TEN = {"question": "What is 10% of 210?", "options": ["A)21", "B)22"], "correct": "A"}
+
+
+def jsonl(*rows):
+    """A JSON-lines file's bytes: each row a record, or bytes standing as the line itself."""
+    return b"".join((row if isinstance(row, bytes) else json.dumps(row).encode()) + b"\n" for row in rows)
+
+
+def parquet_bytes(records):
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(records), sink)
+    return sink.getvalue().to_pybytes()
+
+
+# (case, data set, file name, file bytes with a bad row 2 between two good rows, reason, problem)
+BAD_ROWS = [
+    ("missing_field", "boolq", "test.jsonl", jsonl(YES, {"answer": False}, YES), "missing_field", r"missing field 'question'"),
+    ("null_field", "boolq", "test.jsonl", jsonl(YES, {"question": None, "answer": False}, YES),
+     "missing_field", r"missing field 'question'"),
+    ("null_in_parquet", "boolq", "test.parquet", parquet_bytes([YES, {"question": None, "answer": False}, YES]),
+     "missing_field", r"missing field 'question'"),
+    ("empty_answer", "gsm8k", "test.jsonl", jsonl(SUM, {"question": "What is 1 + 1?", "answer": " "}, SUM),
+     "empty_field", r"field 'answer' is empty"),
+    ("empty_answer_csv", "boolq", "test.csv", b"question,answer\nis it,true\nis it,\nis it,false\n", "empty_field",
+     r"field 'answer' is empty"),
+    ("empty_option", "winogrande", "test.jsonl", jsonl(BLUE, {**BLUE, "option2": ""}, BLUE), "empty_field",
+     r"field 'option2' is empty"),
+    ("number_for_text", "boolq", "test.jsonl", jsonl(YES, {"question": 5, "answer": False}, YES), "wrong_type",
+     r"field 'question' is int 5, not text"),
+    ("text_for_options", "aqua", "test.jsonl", jsonl(TEN, {**TEN, "options": "A)21 B)22"}, TEN), "wrong_type",
+     r"field 'options' is 'A\)21 B\)22', not a list of texts"),
+    ("answer_not_a_number", "addsub", "test.jsonl", jsonl(TOTAL, {**TOTAL, "answer": "four"}, TOTAL), "bad_value",
+     r"field 'answer' is 'four', not a number"),
+    ("not_json", "boolq", "test.jsonl", jsonl(YES, b'{"question": "is it", "answer": fal', YES), "malformed",
+     r"not valid JSON \(Expecting value\)"),
+    ("not_an_object", "boolq", "test.jsonl", jsonl(YES, b'["is it", true]', YES), "malformed", r"not a JSON object"),
+    ("array_element_not_an_object", "addsub", "test.json", json.dumps([TOTAL, "4", TOTAL]).encode(), "malformed",
+     r"not a JSON object"),
+    ("csv_fields", "boolq", "test.csv", b"question,answer\nis it,true\nis it,false,maybe\nis it,false\n", "malformed",
+     r"3 fields, but the header has 2"),
+    ("latin1_jsonl", "boolq", "test.jsonl", jsonl(YES, '{"question": "caf\xe9 au lait", "answer": true}'.encode("latin-1"), YES),
+     "not_utf8", r"not UTF-8 text \(byte 0xe9; save the file as UTF-8\)"),
+    ("latin1_csv", "boolq", "test.csv", "question,answer\nis it,true\ncaf\xe9?,true\nis it,false\n".encode("latin-1"),
+     "not_utf8", r"not UTF-8 text \(byte 0xe9"),
+    ("latin1_json_array", "addsub", "test.json",
+     json.dumps([TOTAL, {**TOTAL, "instruction": "caf\xe9?"}, TOTAL], ensure_ascii=False).encode("latin-1"),
+     "not_utf8", r"not UTF-8 text \(byte 0xe9"),
+]
+
+
+@pytest.mark.parametrize("case, dataset, name, content, reason, problem", BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
+def test_bad_row_is_an_error_naming_file_and_row_or_is_skipped_and_counted(tmp_path, case, dataset, name, content, reason,
+                                                                          problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, row 2: {problem}") as error:
+        rd.load(dataset, str(path), "test")
+    assert "\n" not in str(error.value)
+
+    count = rd.RowCount()
+    rows = rd.load(dataset, str(path), "test", "skip", count)
+    assert [row["id"] for row in rows] == [f"{dataset}-test-00000", f"{dataset}-test-00002"]  # ids keep source positions
+    summary = count.summary(written=2)
+    first = summary["skipped"][reason].pop("first")
+    assert len(first) == 1 and re.match(rf"{re.escape(str(path))}, row 2: {problem}", first[0])
+    assert summary == {"rows_read": 3, "rows_skipped": 1, "rows_kept": 2, "rows_written": 2, "skipped": {reason: {"rows": 1}}}
+
+
+def test_blank_lines_are_no_rows_and_a_csv_may_start_with_a_byte_order_mark(tmp_path):
+    (tmp_path / "test.jsonl").write_bytes(jsonl(YES) + b"\n" + jsonl(YES) + b"\n")
+    assert [row["id"] for row in rd.load("boolq", str(tmp_path / "test.jsonl"), "test")] == ["boolq-test-00000", "boolq-test-00001"]
+    (tmp_path / "test.csv").write_bytes(b"\xef\xbb\xbfquestion,answer\nis it,true\n\n")
+    assert rd.load("boolq", str(tmp_path / "test.csv"), "test")[0]["answer"] == "true"
+
+
+def test_skip_counts_every_reason_and_quotes_the_first_few(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_bytes(jsonl(YES, *[{"answer": True}] * 7, {"question": 3, "answer": True}))
+    count = rd.RowCount()
+    assert len(rd.load("boolq", str(path), "test", "skip", count)) == 1
+    assert count.skipped["missing_field"]["rows"] == 7 and count.skipped["wrong_type"]["rows"] == 1
+    assert count.skipped["missing_field"]["first"] == [f"{path}, row {row}: missing field 'question'" for row in range(2, 7)]
+
+
+def test_a_source_of_bad_rows_only_is_an_error_even_with_skip(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_bytes(jsonl({"answer": True}, {"answer": False}))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: no records for split 'test' \(2 bad rows skipped\)$"):
+        rd.load("boolq", str(path), "test", "skip")
+
+
+def truncated_parquet(path):
+    path.write_bytes(parquet_bytes([YES] * 20)[:-30])
+
+
+@pytest.mark.parametrize(
+    "name, write, message",
+    [
+        ("test.parquet", truncated_parquet, r"not a readable Parquet file"),
+        ("test.json", lambda path: path.write_text('[{"instruction": "a", "answer": "1"},\n {"instruction": '),
+         r"not valid JSON \(line 2: Expecting value\)"),
+        ("test.csv", lambda path: path.write_text("question,answer\n" + "x" * 200_000 + ",true\n"),
+         r", line 2: not valid CSV \(field larger than field limit"),
+        ("missing.jsonl", lambda path: None, r"no such file"),
+    ],
+    ids=["truncated_parquet", "broken_json_array", "csv_field_over_the_limit", "missing_file"],
+)
+@pytest.mark.parametrize("on_bad_rows", rd.ON_BAD_ROWS)
+def test_unreadable_file_is_an_error_even_with_skip(tmp_path, name, write, message, on_bad_rows):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}.*{message}") as error:
+        rd.load("addsub" if name.endswith(".json") else "boolq", str(path), "test", on_bad_rows)
+    assert "\n" not in str(error.value)
+
+
+def test_cli_skips_bad_rows_per_entry_and_writes_a_summary(tmp_path):
+    dirty, clean = tmp_path / "dirty.jsonl", tmp_path / "clean.jsonl"
+    dirty.write_bytes(jsonl(YES, {"answer": False}, b"not json", YES))
+    clean.write_bytes(jsonl(SUM, SUM))
+    entries = [
+        {"dataset": "boolq", "source": str(dirty), "split": "test", "on_bad_rows": "skip"},
+        {"dataset": "gsm8k", "source": str(clean), "split": "test"},
+    ]
+    out, summary = tmp_path / "data" / "test_id.parquet", tmp_path / "data" / "test_id.summary.json"
+    result = run_module("real_data", "--entries", json.dumps(entries), "--split-name", "test_id", "--out", out, "--summary", summary)
+    assert pq.read_table(out).column("id").to_pylist() == ["boolq-test-00000", "boolq-test-00003", "gsm8k-test-00000", "gsm8k-test-00001"]
+    assert json.loads(summary.read_text()) == {
+        "rows_read": 6, "rows_skipped": 2, "rows_kept": 4, "rows_written": 4,
+        "skipped": {
+            "missing_field": {"rows": 1, "first": [f"{dirty}, row 2: missing field 'question'"]},
+            "malformed": {"rows": 1, "first": [f"{dirty}, row 3: not valid JSON (Expecting value)"]},
+        },
+    }
+    assert f"{dirty}: 2 bad rows skipped" in result.stderr
+    assert f"1 rows skipped as missing_field; first: {dirty}, row 2: missing field 'question'" in result.stderr
+
+    entries[1]["source"] = str(dirty)  # the default, on_bad_rows: error, holds for this entry
+    entries[1]["dataset"] = "boolq"
+    entries[1]["split"] = "train"
+    out.unlink()
+    summary.unlink()
+    result = run_module("real_data", "--entries", json.dumps(entries), "--out", out, "--summary", summary, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"infoflow: {dirty}, row 2: missing field 'question'"
+    assert list((tmp_path / "data").iterdir()) == []  # neither file, nor a temporary one
+
+
+def test_cli_refuses_entries_that_would_share_ids(tmp_path):
+    source = write_records(tmp_path, "jsonl", CASES[0][3])
+    entry = {"dataset": "boolq", "source": str(source), "split": "test"}
+    result = run_module("real_data", "--entries", json.dumps([entry, {**entry, "limit": 1}]), "--out", tmp_path / "o.parquet",
+                        check=False)
+    assert result.returncode == 2 and "entries read a data set split twice: [('boolq', 'test')]" in result.stderr
+    assert not (tmp_path / "o.parquet").exists()
 
 
 ANSWERS = ["answer1", "answer2", "answer3"]

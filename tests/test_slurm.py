@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import slurm_cluster
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, files_under, snakemake
 
 PROFILE = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
 GPU_RULES = {rule for rule, resources in PROFILE["set-resources"].items() if resources.get("gpu")}
@@ -41,12 +41,6 @@ def user_profile(folder):
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder
-
-
-def files_under(results):
-    return sorted(
-        p.relative_to(results) for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks")
-    )
 
 
 def test_smoke_config_runs_through_sbatch_and_matches_a_local_run(cluster, smoke_run, tmp_path):

@@ -167,12 +167,13 @@ def run_training(model_dir, rows, steering_params=None, **overrides):
     data = [encode(tokenizer, r["prompt"], r["answer"]) for r in rows]
     collator = PadCollator(tokenizer.pad_token_id)
     if steering_params is None:
-        history = training.train(model, data, train_args(**overrides), scheduler="linear", collator=collator, logging_steps=1)
+        history = training.train(model, data, train_args(**overrides), scheduler="linear", run_label="test", collator=collator,
+                                 logging_steps=1)
     else:
         method, params = steering_params
         with steer(model, method, **params) as steering:
-            history = training.train(model, data, train_args(**overrides), scheduler="linear", collator=collator,
-                                     logging_steps=1, steering=steering)
+            history = training.train(model, data, train_args(**overrides), scheduler="linear", run_label="test",
+                                     collator=collator, logging_steps=1, steering=steering)
     return [h["loss"] for h in history], model.state_dict()
 
 
@@ -209,7 +210,7 @@ def regulariser_gradient(model_dir, batches, accumulation_steps, tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=len(batches[0]["input_ids"]),
                              gradient_accumulation_steps=accumulation_steps, report_to="none")
     with steer(model, "regularization", lam=0.5) as steering:
-        trainer = training.SteeredTrainer(model=model.train(), args=args, steering=steering)
+        trainer = training.SteeredTrainer(model=model.train(), args=args, steering=steering, run_label="test")
         trainer.current_gradient_accumulation_steps = accumulation_steps
         num_items = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
         for batch in batches:

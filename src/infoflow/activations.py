@@ -27,10 +27,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from infoflow import parquet
-from infoflow.io import DataError
+from infoflow.io import DataError, read_parquet
 
 VECTOR_COLUMNS = ("hidden", "residual", "target")
 SCALAR_COLUMNS = {
@@ -67,10 +66,7 @@ def read(path, columns=None):
     Raises DataError naming the file and column for a missing column, a vector column of another
     type or width than `hidden`, or non-finite vectors (with the count of bad rows).
     """
-    try:
-        table = pq.read_table(path, columns=columns)
-    except (OSError, pa.ArrowInvalid) as e:
-        raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+    table = read_parquet(path, columns)
     wanted = columns or [*SCALAR_COLUMNS, *VECTOR_COLUMNS]
     for name in wanted:
         if name not in table.column_names:

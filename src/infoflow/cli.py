@@ -31,10 +31,14 @@ def parse_params(tokens, types, method):
     return params
 
 
+class StageFailure(RuntimeError):
+    """A stage cannot go on for a reason its message states in one line (e.g. a diverged loss)."""
+
+
 def run(main):
     """Run a stage; bad input ends it with one line naming the file and row, not a traceback."""
     try:
         main()
-    except DataError as e:
+    except (DataError, StageFailure) as e:
         print(f"infoflow: {e}", file=sys.stderr)
         sys.exit(1)

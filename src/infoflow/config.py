@@ -1,14 +1,26 @@
 """Config checks beyond the JSON schema, and one-line messages for every config error.
 
 The schema (workflow/schemas/config.schema.yaml) checks types, ranges and unknown keys; `check`
-adds what a schema cannot say (relations between values). Both report the offending key.
+adds what a schema cannot say (relations between values, whether a local model folder holds a
+model), and `check_unique_keys` the duplicate keys that loading a file drops unseen. All report the
+offending key.
 """
+
+import json
+import os
+import re
+
+import yaml
 
 from infoflow.knowledge_world import ATTRIBUTES
 
 
 class ConfigError(ValueError):
     """An invalid config value; the message names the key."""
+
+
+# YAML 1.1 (PyYAML, so Snakemake) reads a number with an exponent but no dot, like 5e-4, as text.
+UNDOTTED_EXPONENT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
 
 
 def describe_schema_error(error):
@@ -19,7 +31,65 @@ def describe_schema_error(error):
         message = f"unknown key: {message}"
     elif error.validator in ("anyOf", "oneOf") and "description" in error.schema:
         message = f"{error.instance!r} is not {error.schema['description']}"
+    elif error.validator == "type" and isinstance(error.instance, str) and UNDOTTED_EXPONENT.fullmatch(error.instance):
+        mantissa, exponent = error.instance.lower().split("e")
+        message += f" (YAML reads {error.instance} as text: write {mantissa}.0e{exponent})"
     return f"{path}: {message}"
+
+
+def check_unique_keys(path):
+    """Raise ConfigError for a key written twice in one mapping of the YAML (or JSON) file `path`:
+    loading keeps the last one silently, so a duplicated method name would drop a method unseen."""
+
+    def walk(node, keys):
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, [*keys, str(index)])
+        elif isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key, value in node.value:
+                if (key.tag, key.value) in seen:  # the tag tells 1 from '1'
+                    raise ConfigError(
+                        f"{'.'.join(keys) or '(top level)'}: duplicate key {key.value!r} "
+                        f"({os.path.relpath(path)}, line {key.start_mark.line + 1}); give each key once"
+                    )
+                seen.add((key.tag, key.value))
+                walk(value, [*keys, str(key.value)])
+
+    with open(path, encoding="utf-8") as file:
+        try:
+            root = yaml.compose(file, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:  # JSON that is not YAML too (tab-indented), which Snakemake reads as JSON
+            return
+    walk(root, [])
+
+
+def looks_local(pretrained):
+    """Whether a `base_model.pretrained` value names a folder: a hub id is 'name' or 'owner/name'."""
+    return pretrained.startswith(("/", "./", "../", "~")) or pretrained.count("/") > 1 or os.path.isdir(pretrained)
+
+
+def check_local_model(pretrained):
+    """Raise ConfigError if `pretrained` names a folder that holds no saved model."""
+    if pretrained.startswith("~"):  # neither Snakemake nor transformers expands it
+        raise ConfigError(f"base_model.pretrained: {pretrained}: '~' is not expanded; write the folder's full path")
+    if not os.path.isdir(pretrained):
+        raise ConfigError(f"base_model.pretrained: local model folder {pretrained} does not exist")
+    if not os.path.isfile(os.path.join(pretrained, "config.json")):
+        raise ConfigError(f"base_model.pretrained: local model folder {pretrained} has no config.json (not a saved model)")
+
+
+def known_depth(base):
+    """Decoder layers of the base model where known before any job: one built here, or a local
+    folder's config.json (GPT-2 calls them n_layer); None for a hub id."""
+    pretrained = base.get("pretrained")
+    if not pretrained:
+        return base["layers"]
+    if looks_local(pretrained):
+        with open(os.path.join(pretrained, "config.json"), encoding="utf-8") as f:
+            saved = json.load(f)
+        return saved.get("num_hidden_layers", saved.get("n_layer"))
+    return None
 
 
 SYNTHETIC_TASKS = {"knowledge": "knowledge_world", "modular": "modular_task"}  # task -> its config section
@@ -55,13 +125,16 @@ def check(config):
         raise ConfigError(f"seeds: duplicate seeds in {config['seeds']}")
     base = config["base_model"]
     pretrained = base.get("pretrained")
+    if pretrained and looks_local(pretrained):
+        check_local_model(pretrained)
     if not pretrained and base["hidden_size"] % base["heads"]:
         raise ConfigError(f"base_model.hidden_size: {base['hidden_size']} is not divisible by base_model.heads {base['heads']}")
+    depth = known_depth(base)
     for name, method in config["methods"].items():
         layers = method.get("layers")
-        if not pretrained and isinstance(layers, list) and max(layers) >= base["layers"]:
+        if depth is not None and isinstance(layers, list) and max(layers) >= depth:
             raise ConfigError(
-                f"methods.{name}.layers: index {max(layers)} is beyond the base model's {base['layers']} layers (0..{base['layers'] - 1})"
+                f"methods.{name}.layers: index {max(layers)} is beyond the base model's {depth} layers (0..{depth - 1})"
             )
         unknown = set(method.get("tasks", [])) - set(config["tasks"])
         if unknown:

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 
 import torch
 from transformers import set_seed
@@ -63,6 +64,17 @@ def checkpoint_saver(tokenizer, folder, plain_model):
     return save
 
 
+def publish(staging, folder):
+    """Copy the checkpoint folders kept in `staging` during a resumable run to `folder`, each
+    appearing whole; the staging copies stay until the caller deletes the resume folder."""
+    for name in sorted(os.listdir(staging)):
+        partial = os.path.join(folder, f".{name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(os.path.join(staging, name), partial)
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        os.replace(partial, os.path.join(folder, name))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="base model folder or hub id")
@@ -89,19 +101,28 @@ def main():
     if args.method == "lora":
         model = lora.attach(model, **params)
     plain_model = lora.merged_copy if args.method == "lora" else (lambda m: m)
-    saver = checkpoint_saver(tokenizer, args.checkpoint_dir, plain_model)
+    # A resumable run keeps its checkpoints with the Trainer's until the end: a killed job's outputs
+    # are deleted by Snakemake, and the resumed run does not save the points before its restart.
+    points_dir = os.path.join(args.resume_dir, "points") if training.resumable(args) else args.checkpoint_dir
+    saver = checkpoint_saver(tokenizer, points_dir, plain_model)
     callbacks = [training.SaveCheckpoints(args.checkpoints, saver)] if args.checkpoints else []
-    log.info("%s %s on %d examples, seed %d", args.method, params, len(train_set), args.seed)
+    run_label = " ".join([args.method, *args.method_params, f"seed={args.seed}"])
+    log.info("%s on %d examples", run_label, len(train_set))
+    inputs = [args.train, *(p for p in [os.path.join(args.model, "model.safetensors")] if os.path.exists(p))]
     with contextlib.ExitStack() as stack:
         steering = stack.enter_context(steer.steer(model, args.method, **params)) if steered else None
         history = training.train(
-            model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id),
-            logging_steps=5, steering=steering, callbacks=callbacks,
+            model, train_set, args, scheduler="linear", run_label=run_label, collator=PadCollator(tokenizer.pad_token_id),
+            logging_steps=5, steering=steering, callbacks=callbacks, inputs=inputs,
         )
     if args.method == "lora":
         model = model.merge_and_unload()
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)
+    if training.resumable(args):
+        if args.checkpoints:
+            publish(points_dir, args.checkpoint_dir)
+        shutil.rmtree(args.resume_dir)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 EXAMPLE_FIELDS = ("id", "split", "prompt", "answer")
+# Bytes that are not UTF-8, as open_text reads them (errors='surrogateescape' maps byte b to U+DC00 + b).
+UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class DataError(ValueError):
@@ -21,6 +25,8 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a job killed while writing
+        stale.unlink()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -29,6 +35,20 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def staged_folder(out_dir, last=None):
+    """Yield a staging folder inside `out_dir`; if the block succeeds, move the files written there
+    into `out_dir`, those named `*{last}` after the others, so each file appears only when complete."""
+    os.makedirs(out_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=out_dir, prefix=".partial-")
+    try:
+        yield staging
+        for name in sorted(os.listdir(staging), key=lambda name: bool(last) and name.endswith(last)):
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(path, text):
@@ -49,20 +69,42 @@ def write_csv(path, frame):
         frame.to_csv(tmp, index=False)
 
 
+def open_text(path, **options):
+    """A text file opened so that bytes which are not UTF-8 reach the reader (see utf8_problem)
+    instead of failing the whole read, which could not name the row they are in."""
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", **options)
+
+
+def utf8_problem(text):
+    """'not UTF-8 text (byte 0x..)' if `text`, read by open_text, holds bytes that are not UTF-8; else None."""
+    undecodable = UNDECODABLE.search(text)
+    if undecodable is None:
+        return None
+    return f"not UTF-8 text (byte 0x{ord(undecodable.group()) - 0xDC00:02x}; save the file as UTF-8)"
+
+
+def read_parquet(path, columns=None):
+    """The table at `path` (all columns or `columns`); DataError naming the file if it is missing,
+    truncated or not Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+
+
 def _records(path):
     """(1-based row number, record) of a JSON-lines or Parquet file (real_data's common schema)."""
     if str(path).endswith(".parquet"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except (OSError, pa.ArrowInvalid) as e:
-            raise DataError(f"{path}: not a readable Parquet file ({e})") from None
-        yield from enumerate(table.to_pylist(), start=1)
+        yield from enumerate(read_parquet(path).to_pylist(), start=1)
         return
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for row_number, line in enumerate(f, start=1):
+            problem = utf8_problem(line)
+            if problem:
+                raise DataError(f"{path}, row {row_number}: {problem}")
             try:
                 yield row_number, json.loads(line)
             except json.JSONDecodeError as e:

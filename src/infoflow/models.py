@@ -6,13 +6,11 @@ against the memory the job has, so a model too big for the job fails with a mess
 """
 
 import os
-import shutil
-import tempfile
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from infoflow.io import DataError
+from infoflow.io import DataError, staged_folder
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Bytes per parameter while training with AdamW, as a multiple of the weights alone: the weights,
@@ -67,7 +65,20 @@ def required_memory_mb(config, dtype, training):
 def load(model_dir, dtype="auto", trust_remote_code=False, training=False):
     """(model, tokenizer) from a folder or hub id, model on the job's device, in eval mode."""
     torch_dtype = resolve_dtype(dtype)
-    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise DataError(
+            f"{model_dir}: the model ships its own code, which runs only with model_loading.trust_remote_code: true"
+            " (set it only for a source you trust)"
+        ) from None
+    if os.path.isdir(model_dir) and not any(name.endswith(".safetensors") for name in os.listdir(model_dir)):
+        raise DataError(
+            f"{model_dir}: no .safetensors weights (pickled weights such as pytorch_model.bin are never loaded;"
+            " convert them to safetensors)"
+        )
     needed, n_parameters = required_memory_mb(config, torch_dtype, training)
     available = available_memory_mb()
     if needed > available:
@@ -88,14 +99,6 @@ def load(model_dir, dtype="auto", trust_remote_code=False, training=False):
 
 def save(model, tokenizer, out_dir):
     """Write model (safetensors) and tokenizer to `out_dir`, each file appearing only when complete."""
-    os.makedirs(out_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=out_dir, prefix=".partial-")
-    try:
+    with staged_folder(out_dir, last=".safetensors") as staging:  # the weights are what rules declare
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        # The weights go last: they are what downstream rules declare as input.
-        names = sorted(os.listdir(staging), key=lambda name: name.endswith(".safetensors"))
-        for name in names:
-            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,8 @@ later stage loads it with `AutoModelForCausalLM.from_pretrained`, like a real ch
 
 import argparse
 import logging
+import os
+import shutil
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
@@ -73,9 +75,12 @@ def main():
         tokenizer, args.architecture, args.hidden_size, args.intermediate_size, args.layers, args.heads, args.block_size
     )
     log.info("%d blocks of %d tokens; %.2fM parameters", len(blocks), args.block_size, model.num_parameters() / 1e6)
-    history = training.train(model, blocks, args, scheduler="cosine", logging_steps=20)
+    inputs = [*args.corpus, os.path.join(args.tokenizer, "tokenizer.json")]
+    history = training.train(model, blocks, args, scheduler="cosine", run_label="pretraining", logging_steps=20, inputs=inputs)
     models.save(model, tokenizer, args.out)
     write_json(args.history, history)
+    if training.resumable(args):
+        shutil.rmtree(args.resume_dir)
 
 
 if __name__ == "__main__":

@@ -35,21 +35,38 @@ first accepted label standing as a word (case-insensitive; the longest label win
 'grandson' is not 'son'); yes/no also accepts yes -> true, no -> false; a number is the first one
 after 'answer is', else the last one in the text, compared within NUMBER_TOLERANCE. No answer found
 counts as wrong.
+
+Local files are read row by row, so that a bad row is named by file and row: JSON lines (row = line;
+blank lines are passed over), a .json file holding one array (LLM-Adapters' layout; row = element),
+CSV with a header line (row = record after the header) and Parquet. A source record that no row of
+the schema can be made of is a BadRow of one of these kinds (`reason`):
+  malformed      not valid JSON, not a JSON object, or a CSV row with another number of fields than
+                 the header
+  not_utf8       bytes that are not UTF-8 text
+  missing_field  a field the adapter reads is absent or null
+  empty_field    it is blank (an empty answer, question or option)
+  wrong_type     text or a list of texts expected, e.g. a number where the question should be
+  bad_value      a label that is not one of the options, an answer that is not a number, ...
+An entry's `on_bad_rows` says what it does: 'error' (the default) stops with '<file>, row N:
+<problem>'; 'skip' leaves it out, and the job's log and --summary file count the skipped rows by
+reason with the first few of each. Ids stay the rows' positions in the source either way. A file
+that cannot be read at all (missing, truncated Parquet, a .json array that is not valid JSON) stops
+the job in both modes.
 """
 
 import argparse
 import ast
+import csv
 import json
 import logging
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 
 from infoflow import cli, parquet
-from infoflow.io import DataError
+from infoflow.io import DataError, open_text, read_parquet, utf8_problem, write_json
 
 log = logging.getLogger("infoflow.real_data")
 
@@ -74,6 +91,48 @@ CLUTRR_RELATIONS = (
 )
 YES_NO = {"true": "true", "false": "false", "yes": "true", "no": "false"}
 LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+ON_BAD_ROWS = ("error", "skip")
+FIRST_SKIPPED = 5  # skipped rows quoted per reason in the log and summary
+
+
+class BadRow(ValueError):
+    """A source record that no row of the schema can be made of; `reason` is its kind (module docstring)."""
+
+    def __init__(self, reason, problem):
+        super().__init__(problem)
+        self.reason = reason
+
+
+class Record(dict):
+    """A source record as the adapters read it. A null field counts as missing (the loaders give a
+    field that some rows lack to every row, as null where it is absent), a blank string as empty."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if value is None:
+            raise KeyError(key)
+        if isinstance(value, str) and not value.strip():
+            raise BadRow("empty_field", f"field '{key}' is empty")
+        return value
+
+    def text(self, key, optional=False):
+        """self[key] as prompt text (a number or list there is a wrong or shifted column); an
+        optional field may also be absent, null or blank, and is then ''."""
+        if optional and not str(self.get(key) or "").strip():
+            return ""
+        value = self[key]
+        if not isinstance(value, str):
+            raise BadRow("wrong_type", f"field '{key}' is {type(value).__name__} {value!r:.60}, not text")
+        return value
+
+    def texts(self, key):
+        """self[key] as a list of option texts."""
+        values = self[key]
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            raise BadRow("wrong_type", f"field '{key}' is {values!r:.60}, not a list of texts")
+        if not values or not all(value.strip() for value in values):
+            raise BadRow("empty_field", f"field '{key}' has no options or an empty one: {values!r:.60}")
+        return values
 
 
 # --- rows of each answer type -------------------------------------------------------------------
@@ -84,7 +143,7 @@ def label_position(record, key, labels):
     value = str(record[key]).strip().lower()
     lowered = [str(label).lower() for label in labels]
     if value not in lowered:
-        raise ValueError(f"field '{key}' is {record[key]!r}, not one of {list(labels)}")
+        raise BadRow("bad_value", f"field '{key}' is {record[key]!r}, not one of {list(labels)}")
     return lowered.index(value)
 
 
@@ -103,7 +162,7 @@ def to_number(value, key):
     try:
         return float(str(value).replace(",", "").replace("$", "").strip())
     except ValueError:
-        raise ValueError(f"field '{key}' is {value!r}, not a number") from None
+        raise BadRow("bad_value", f"field '{key}' is {value!r}, not a number") from None
 
 
 def format_number(value):
@@ -119,38 +178,46 @@ def number_row(question, value):
 
 
 def boolq(r):
-    prompt = f"Please answer the following question with true or false, question: {r['question']}?\n\nAnswer format: true/false{ANSWER_LEAD}"
+    prompt = f"Please answer the following question with true or false, question: {r.text('question')}?\n\nAnswer format: true/false{ANSWER_LEAD}"
     answer = ("false", "true")[label_position(r, "answer", ["false", "true"])]
     return {"prompt": prompt, "answer": answer, "answer_type": "yes_no", "choices": None}
 
 
 def piqa(r):
-    head = f"Please choose the correct solution to the question: {r['goal']}"
-    return numbered_choice_row(head, "solution", [r["sol1"], r["sol2"]], label_position(r, "label", ["0", "1"]))
+    head = f"Please choose the correct solution to the question: {r.text('goal')}"
+    options = [r.text("sol1"), r.text("sol2")]
+    return numbered_choice_row(head, "solution", options, label_position(r, "label", ["0", "1"]))
 
 
 def siqa(r):
-    head = f"Please choose the correct answer to the question: {r['context']} {r['question']}"
-    options = [r["answerA"], r["answerB"], r["answerC"]]
+    head = f"Please choose the correct answer to the question: {r.text('context')} {r.text('question')}"
+    options = [r.text("answerA"), r.text("answerB"), r.text("answerC")]
     return numbered_choice_row(head, "answer", options, label_position(r, "label", ["1", "2", "3"]))
 
 
 def hellaswag(r):
-    head = f"Please choose the correct ending to complete the given sentence: {r['activity_label']}: {r['ctx']}"
-    endings = r["endings"]
+    head = f"Please choose the correct ending to complete the given sentence: {r.text('activity_label')}: {r.text('ctx')}"
+    endings = r.texts("endings")
     return numbered_choice_row(head, "ending", endings, label_position(r, "label", [str(k) for k in range(len(endings))]))
 
 
 def winogrande(r):
-    head = f"Please choose the correct answer to fill in the blank to complete the given sentence: {r['sentence']}"
-    return numbered_choice_row(head, "option", [r["option1"], r["option2"]], label_position(r, "answer", ["1", "2"]))
+    head = f"Please choose the correct answer to fill in the blank to complete the given sentence: {r.text('sentence')}"
+    options = [r.text("option1"), r.text("option2")]
+    return numbered_choice_row(head, "option", options, label_position(r, "answer", ["1", "2"]))
 
 
 def lettered_question(r, question_key):
     """ARC and OpenBookQA: options as lists {text, label}, the gold one named by its label in answerKey."""
     choices = r["choices"]
-    head = f"Please choose the correct answer to the question: {r[question_key]}"
-    return numbered_choice_row(head, "answer", choices["text"], label_position(r, "answerKey", choices["label"]))
+    if not isinstance(choices, dict):
+        raise BadRow("wrong_type", f"field 'choices' is {choices!r:.60}, not {{'text': [...], 'label': [...]}}")
+    choices = Record(choices)
+    options, labels = choices.texts("text"), choices.texts("label")
+    if len(options) != len(labels):
+        raise BadRow("bad_value", f"field 'choices' has {len(options)} texts but {len(labels)} labels")
+    head = f"Please choose the correct answer to the question: {r.text(question_key)}"
+    return numbered_choice_row(head, "answer", options, label_position(r, "answerKey", labels))
 
 
 def arc(r):
@@ -162,21 +229,21 @@ def openbookqa(r):
 
 
 def ecqa(r):
-    options = [r[f"q_op{k}"] for k in range(1, 6)]
-    head = f"Please choose the correct answer to the question: {r['q_text']}"
+    options = [r.text(f"q_op{k}") for k in range(1, 6)]
+    head = f"Please choose the correct answer to the question: {r.text('q_text')}"
     return numbered_choice_row(head, "answer", options, label_position(r, "q_ans", options))
 
 
 def gsm8k(r):
-    _, marker, final = r["answer"].rpartition("####")
+    _, marker, final = r.text("answer").rpartition("####")
     if not marker:
-        raise ValueError("field 'answer' has no '#### <number>' line")
-    return number_row(r["question"], to_number(final, "answer"))
+        raise BadRow("bad_value", "field 'answer' has no '#### <number>' line")
+    return number_row(r.text("question"), to_number(final, "answer"))
 
 
 def llm_adapters_math(r):
     """AddSub, SingleEq, MultiArith, MAWPS, SVAMP as LLM-Adapters ships them: {instruction, input, output, answer}."""
-    question = " ".join(filter(None, [r["instruction"], r.get("input")]))  # `input` is empty in their files
+    question = " ".join(filter(None, [r.text("instruction"), r.text("input", optional=True)]))  # `input` is empty in their files
     return number_row(question, to_number(r["answer"], "answer"))
 
 
@@ -184,13 +251,13 @@ def svamp(r):
     """SVAMP in its hub layout {Body, Question, Answer}, or in LLM-Adapters' layout."""
     if "Body" not in r:
         return llm_adapters_math(r)
-    return number_row(f"{r['Body'].strip()} {r['Question'].strip()}", to_number(r["Answer"], "Answer"))
+    return number_row(f"{r.text('Body').strip()} {r.text('Question').strip()}", to_number(r["Answer"], "Answer"))
 
 
 def aqua(r):
-    options = r["options"]  # 'A)21', 'B)21.5', ...
+    options = r.texts("options")  # 'A)21', 'B)21.5', ...
     letters = [option.split(")", 1)[0].strip().lower() for option in options]
-    head = f"Please choose the correct answer to the question: {r['question']}"
+    head = f"Please choose the correct answer to the question: {r.text('question')}"
     return choice_row(head, letters, options, label_position(r, "correct", letters))
 
 
@@ -198,9 +265,9 @@ def clutrr(r):
     query = r["query"]
     try:
         first, second = ast.literal_eval(query) if isinstance(query, str) else query
-    except (ValueError, SyntaxError):
-        raise ValueError(f"field 'query' is {query!r}, not a pair of names like \"('Alice', 'Bob')\"") from None
-    story = r["story"].replace("[", "").replace("]", "")  # CLUTRR marks every name as [Name]
+    except (ValueError, SyntaxError, TypeError):
+        raise BadRow("bad_value", f"field 'query' is {query!r}, not a pair of names like \"('Alice', 'Bob')\"") from None
+    story = r.text("story").replace("[", "").replace("]", "")  # CLUTRR marks every name as [Name]
     head = f"Please choose the correct relation to complete the sentence \"{second} is {first}'s ...\" for the story: {story}"
     return choice_row(head, CLUTRR_RELATIONS, [], label_position(r, "target_text", CLUTRR_RELATIONS))
 
@@ -245,26 +312,75 @@ def local_files(path, split):
     return files, loaders.pop()
 
 
-def read_records(source, split):
-    """(records as dicts, the name to quote in errors) from a local file or folder, or a hub id 'id[:config]'."""
-    import datasets  # only data preparation needs it; scoring is imported where it is not installed
+def json_record(text):
+    """The record in `text` (a line of a JSON-lines file, or an element of a JSON array), or the
+    BadRow it is."""
+    problem = utf8_problem(text)
+    if problem:
+        return BadRow("not_utf8", problem)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        return BadRow("malformed", f"not valid JSON ({e.msg})")
+    return value if isinstance(value, dict) else BadRow("malformed", "not a JSON object")
 
-    datasets.disable_progress_bars()  # job logs are files: no progress bars in them
+
+def json_records(path):
+    """(row, record or BadRow) of a JSON-lines file, or of a .json file holding one JSON array."""
+    with open_text(path) as f:
+        text = f.read()
+    if not re.match(r"\s*\[", text):
+        yield from ((row, json_record(line)) for row, line in enumerate(text.split("\n"), start=1) if line.strip())
+        return
+    try:
+        elements = json.loads(text)
+    except json.JSONDecodeError as e:  # one array: a syntax error anywhere leaves no row readable
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    # Each element dumped again, so that one function checks the rows of both layouts.
+    yield from ((row, json_record(json.dumps(element, ensure_ascii=False))) for row, element in enumerate(elements, start=1))
+
+
+def csv_record(header, values):
+    """The record of one CSV row, or the BadRow it is."""
+    problem = utf8_problem("".join(values))
+    if problem:
+        return BadRow("not_utf8", problem)
+    if len(values) != len(header):
+        return BadRow("malformed", f"{len(values)} fields, but the header has {len(header)}")
+    return dict(zip(header, values))
+
+
+def csv_records(path):
+    """(row, record or BadRow) of a CSV file with a header line; blank lines are passed over."""
+    with open_text(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        try:
+            yield from ((row, csv_record(header, values)) for row, values in enumerate(filter(None, reader), start=1))
+        except csv.Error as e:  # e.g. a field over csv's size limit: the reader cannot go on
+            raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({e})") from None
+
+
+READERS = {
+    "json": json_records,
+    "csv": csv_records,
+    "parquet": lambda path: enumerate(read_parquet(path).to_pylist(), start=1),
+}
+
+
+def read_records(source, split):
+    """(('<file>, row N', record or BadRow) of every row, the name to quote for the whole source)
+    from a local file or folder, or a hub id 'id[:config]'."""
     path = Path(source)
     if path.exists():
         files, loader = local_files(path, split)
         origin = str(files[0]) if len(files) == 1 else f"{source} (split {split})"
-        if all(f.stat().st_size == 0 for f in files):  # the json loader fails on these without a message
-            raise DataError(f"{origin}: no records")
-        # A throw-away cache: local files are read once, and nothing is left in the user's HF cache.
-        with tempfile.TemporaryDirectory() as cache:
-            try:
-                data = datasets.load_dataset(loader, data_files=[str(f) for f in files], split="train", cache_dir=cache)
-            except (datasets.exceptions.DatasetGenerationError, ValueError) as e:
-                raise DataError(f"{origin}: cannot read as {loader} ({e.__cause__ or e})") from None
-            return data.to_list(), origin
+        return ((f"{file}, row {row}", record) for file in files for row, record in READERS[loader](file)), origin
     if path.suffix in LOCAL_FORMATS:
         raise DataError(f"{source}: no such file")
+    import datasets  # only hub ids need it; scoring is imported where it is not installed
+
+    datasets.disable_progress_bars()  # job logs are files: no progress bars in them
     hub_id, _, config = source.partition(":")
     try:
         data = datasets.load_dataset(hub_id, config or None, split=split)
@@ -276,35 +392,67 @@ def read_records(source, split):
         ) from None
     except (ValueError, RuntimeError) as e:  # an unknown split or config; a repo with a loading script (datasets >= 4 runs none)
         raise DataError(f"{source}: {str(e).splitlines()[0]}") from None
-    return data.to_list(), source
+    return ((f"{source}, row {row}", record) for row, record in enumerate(data.to_list(), start=1)), source
 
 
-class Record(dict):
-    """A source record whose null fields count as missing: the loaders give a field that some rows
-    lack to every row, as null where it is absent."""
+class RowCount:
+    """Rows read, and rows skipped by reason with the first FIRST_SKIPPED of each as
+    '<file>, row N: <problem>': what the log and the summary file report."""
 
-    def __getitem__(self, key):
-        value = super().__getitem__(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+    def __init__(self):
+        self.read = 0
+        self.skipped = {}
+
+    def skip(self, where, problem):
+        reason = self.skipped.setdefault(problem.reason, {"rows": 0, "first": []})
+        reason["rows"] += 1
+        if len(reason["first"]) < FIRST_SKIPPED:
+            reason["first"].append(f"{where}: {problem}")
+
+    def summary(self, written):
+        """Rows read, skipped, kept (read - skipped) and written (kept, after each entry's limit)."""
+        skipped = sum(reason["rows"] for reason in self.skipped.values())
+        return {
+            "rows_read": self.read, "rows_skipped": skipped, "rows_kept": self.read - skipped,
+            "rows_written": written, "skipped": self.skipped,
+        }
 
 
-def load(name, source, split):
-    """The rows of data set `name` (a key of ADAPTERS) read from `source` (see read_records)."""
+def adapted(adapter, record):
+    """adapter(record); BadRow if the record is one, or if no row can be made of it."""
+    if isinstance(record, BadRow):
+        raise record
+    try:
+        return adapter(Record(record))
+    except KeyError as e:
+        raise BadRow("missing_field", f"missing field '{e.args[0]}'") from None
+
+
+def load(name, source, split, on_bad_rows="error", count=None):
+    """The rows of data set `name` (a key of ADAPTERS) read from `source` (see read_records).
+
+    A bad row raises DataError '<file>, row N: <problem>', or, with on_bad_rows 'skip', is left out;
+    `count` (a RowCount) counts the rows read and skipped.
+    """
     adapter = ADAPTERS[name]
+    count = RowCount() if count is None else count
     records, origin = read_records(source, split)
-    rows = []
-    for number, record in enumerate(records, start=1):
+    rows, skipped = [], 0
+    for number, (where, record) in enumerate(records, start=1):
+        count.read += 1
         try:
-            row = adapter(Record(record))
-        except KeyError as e:
-            raise DataError(f"{origin}, row {number}: missing field '{e.args[0]}'") from None
-        except ValueError as e:
-            raise DataError(f"{origin}, row {number}: {e}") from None
+            row = adapted(adapter, record)
+        except BadRow as problem:
+            if on_bad_rows != "skip":
+                raise DataError(f"{where}: {problem}") from None
+            count.skip(where, problem)
+            skipped += 1
+            continue
         rows.append({"id": f"{name}-{split}-{number - 1:05d}", "split": split, "source": name, **row})
+    if skipped:
+        log.warning("%s: %d bad rows skipped", origin, skipped)
     if not rows:
-        raise DataError(f"{origin}: no records for split '{split}'")
+        raise DataError(f"{origin}: no records for split '{split}'" + (f" ({skipped} bad rows skipped)" if skipped else ""))
     return rows
 
 
@@ -368,9 +516,11 @@ def main():
     parser.add_argument("--split")
     parser.add_argument("--limit", type=int, help="keep at most this many rows, drawn at random")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --limit draw")
-    parser.add_argument("--entries", help="instead of the four above: a JSON list of {dataset, source, split[, limit, seed]}, concatenated")
+    parser.add_argument("--on-bad-rows", choices=ON_BAD_ROWS, default="error", help="a bad source record stops the job, naming file and row (error), or is left out and counted (skip)")
+    parser.add_argument("--entries", help="instead of the above: a JSON list of {dataset, source, split[, limit, seed, on_bad_rows]}, concatenated")
     parser.add_argument("--split-name", help="the split column of every row (default: each entry's split), e.g. test_ood")
     parser.add_argument("--out", required=True, help="Parquet file to write")
+    parser.add_argument("--summary", help="JSON file to write: rows read, skipped (by reason, with the first few), kept and written")
     args = parser.parse_args()
     if args.entries:
         entries = json.loads(args.entries)
@@ -380,15 +530,24 @@ def main():
         parser.error("give --dataset, --source and --split, or --entries")
     if any(entry.get("limit") is not None and entry["limit"] < 1 for entry in entries):
         parser.error("--limit must be at least 1")
+    read = [(entry["dataset"], entry["split"]) for entry in entries]
+    if len(set(read)) < len(read):  # ids are '{dataset}-{split}-{row}': the rows would share them
+        parser.error(f"entries read a data set split twice: {sorted({pair for pair in read if read.count(pair) > 1})}")
     cli.setup()
+    count = RowCount()
     rows = []
     for entry in entries:
-        part = sample(load(entry["dataset"], entry["source"], entry["split"]), entry.get("limit"), entry.get("seed", 0))
+        kept = load(entry["dataset"], entry["source"], entry["split"], entry.get("on_bad_rows", args.on_bad_rows), count)
+        part = sample(kept, entry.get("limit"), entry.get("seed", 0))
         log.info("%d rows of %s/%s", len(part), entry["dataset"], entry["split"])
         rows += part
+    for reason, skipped in count.skipped.items():
+        log.warning("%d rows skipped as %s; first: %s", skipped["rows"], reason, " | ".join(skipped["first"]))
     if args.split_name:
         rows = [{**row, "split": args.split_name} for row in rows]
     write(rows, args.out)
+    if args.summary:
+        write_json(args.summary, count.summary(len(rows)))
     log.info("%d rows written to %s", len(rows), args.out)
 
 

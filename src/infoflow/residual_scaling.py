@@ -104,7 +104,8 @@ def fit(model, tokenizer, examples, args):
     """
     scaling = attach(model)
     train_set = [encode(tokenizer, e["prompt"], e["answer"]) for e in examples]
-    training.train(model, train_set, args, scheduler="linear", collator=PadCollator(tokenizer.pad_token_id))
+    training.train(model, train_set, args, scheduler="linear", run_label="residual scaling fit",
+                   collator=PadCollator(tokenizer.pad_token_id))
     return scaling.betas().tolist()
 
 

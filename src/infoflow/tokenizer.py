@@ -10,7 +10,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from infoflow import cli
-from infoflow.io import read_examples
+from infoflow.io import read_examples, staged_folder
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
@@ -40,7 +40,8 @@ def main():
     args = parser.parse_args()
     cli.setup()
     tokenizer = train_tokenizer(texts_of(args.corpus, args.examples))
-    tokenizer.save_pretrained(args.out)
+    with staged_folder(args.out) as staging:
+        tokenizer.save_pretrained(staging)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ rule pretrain_base_model:
         gpu=1,
     params:
         model=config["base_model"],
+        resume_every=config["resume_every_steps"],
     shell:
         "python -m infoflow.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
         " --architecture {params.model[architecture]} --hidden-size {params.model[hidden_size]}"
@@ -67,6 +68,7 @@ rule pretrain_base_model:
         " --batch-size {params.model[batch_size]} --learning-rate {params.model[learning_rate]}"
         " --warmup-steps {params.model[warmup_steps]} --weight-decay {params.model[weight_decay]}"
         " --epochs {params.model[epochs]} --seed {params.model[seed]} --threads {threads}"
+        " --resume-dir results/resume/base_model --resume-every {params.resume_every}"
         " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
 
 

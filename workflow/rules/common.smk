@@ -8,11 +8,14 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from infoflow.config import ConfigError, check, describe_schema_error
+from infoflow.config import ConfigError, check, check_unique_keys, describe_schema_error
 from infoflow.resources import ProfileError, check as resource_check
 
 # Bad config stops here, before any job, with one line naming the key.
 try:
+    # Loading a config file keeps the last of two equal keys: the files are read again for them.
+    for configfile_path in workflow.configfiles:
+        check_unique_keys(configfile_path)
     validate(config, "../schemas/config.schema.yaml")
     check(config)
 except WorkflowError as e:

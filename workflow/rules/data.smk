@@ -87,11 +87,13 @@ rule modular_data:
 
 
 rule dataset_split:
-    """One split of a task built from public data sets: its entries' adapted rows, concatenated."""
+    """One split of a task built from public data sets: its entries' adapted rows, concatenated.
+    The summary counts the rows read, kept and skipped (entries with on_bad_rows: skip)."""
     input:
         code=code("real_data"),
     output:
-        "results/data/{task}/{split}.parquet",
+        rows="results/data/{task}/{split}.parquet",
+        summary="results/data/{task}/{split}.summary.json",
     log:
         "results/logs/dataset_split/{task}/{split}.log",
     benchmark:
@@ -106,7 +108,8 @@ rule dataset_split:
         mem_mb=4000,
         runtime=30,
     params:
+        # Each entry carries its own on_bad_rows.
         entries=lambda w: json.dumps(config["datasets"][w.task][w.split]),
     shell:
         "python -m infoflow.real_data --entries {params.entries:q} --split-name {wildcards.split}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.rows} --summary {output.summary} > {log} 2>&1"

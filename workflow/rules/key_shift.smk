@@ -26,7 +26,7 @@ rule key_thresholds:
         base_model=base_model_arg,
         sample=KEY_SHIFT,
     shell:
-        "python -m infoflow.key_shift thresholds --model {params.base_model} --examples {input.examples}"
+        "python -m infoflow.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
         " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
         " --threads {threads} {params.model_options} --out {output.thresholds} --shares {output.shares} > {log} 2>&1"
 

@@ -32,8 +32,9 @@ rule finetune:
         seed=lambda w: int(w.seed),
         method_params=lambda w: method_args(method_entry(w)),
         checkpoints=config["inforidge"]["checkpoints"],
+        resume_every=config["resume_every_steps"],
     shell:
-        "python -m infoflow.finetune --model {params.base_model} --train {input.train}"
+        "python -m infoflow.finetune --model {params.base_model:q} --train {input.train}"
         " --method {params.method[kind]} --method-params {params.method_params}"
         " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
@@ -42,4 +43,6 @@ rule finetune:
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads} {params.model_options}"
         " --checkpoints {params.checkpoints} --checkpoint-dir results/runs/{wildcards.task}/{wildcards.method}/seed{wildcards.seed}/checkpoints"
+        " --resume-dir results/resume/{wildcards.task}/{wildcards.method}/seed{wildcards.seed}"
+        " --resume-every {params.resume_every}"
         " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
