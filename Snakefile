@@ -33,6 +33,7 @@ localrules:
     ridge_figures,
     flux_tables,
     flux_figures,
+    claims,
 
 
 check_profile()
@@ -58,3 +59,4 @@ rule all:
         "results/flux.html",
         "results/figures/flux_examples.png",
         "results/figures/flux_classes.png",
+        "results/claims.md",

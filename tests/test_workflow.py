@@ -72,7 +72,7 @@ def test_full_run_writes_well_formed_results(smoke_run):
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 64
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 71
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
 
 
@@ -110,8 +110,18 @@ def test_flux_outputs(smoke_run):
 
 
 def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
-    with dry_run_with(smoke_run, "kernel: gaussian", "kernel: laplacian") as output:
-        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "all": 1}
+    with dry_run_with(smoke_run, "sample_seeds: 2, kernel: gaussian", "sample_seeds: 2, kernel: laplacian") as output:
+        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1}
+
+
+def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
+    claims = pd.read_csv(smoke_run / "results/claims.csv", dtype={"number": str})
+    assert claims.number.tolist() == [str(n) for n in range(1, 13)]
+    assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive", "not tested"}
+    assert claims.rule.str.contains("95% CI").all() and claims.paper.str.len().gt(0).all()
+    # The smoke config runs the Laplacian and polynomial kernels, so claim 12 is judged.
+    assert claims.set_index("number").loc["12", "verdict"] != "not tested"
+    assert (smoke_run / "results/claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -122,10 +132,10 @@ def test_second_run_has_nothing_to_do(smoke_run):
 def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
     with dry_run_with(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2") as output:
         assert job_counts(output) == {
-            "evaluate": 8, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
-            "steering_tables": 1, "accuracy_figure": 1, "all": 1,
+            "evaluate": 8, "evaluate_base": 2, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
+            "steering_tables": 1, "accuracy_figure": 1, "claims": 1, "all": 1,
         }
-        assert reasons(output)["params have changed since last execution"] == {"evaluate", "knowledge_recall"}
+        assert reasons(output)["params have changed since last execution"] == {"evaluate", "evaluate_base", "knowledge_recall"}
 
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
@@ -138,7 +148,7 @@ def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
         assert job_counts(output) == {
             "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1,
             "extract_activations": 2, "ridge_analysis": 2, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
-            "all": 1,
+            "kernel_check": 2, "claims": 1, "all": 1,
         }
         assert "output: results/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
 
@@ -157,7 +167,10 @@ def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_r
     finally:
         module.write_text(text)
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert job_counts(result.stdout + result.stderr) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "all": 1}
+    # kernel_check estimates I(Z;Y) with mi.py too; the claims read both.
+    assert job_counts(result.stdout + result.stderr) == {
+        "ridge_analysis": 8, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
+    }
 
 
 def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
@@ -202,7 +215,7 @@ def test_report_bundles_every_figure_and_table_by_paper(smoke_run):
     assert result.returncode == 0, result.stderr[-2000:]
     html = (smoke_run / "results/report.html").read_text()
     categories, items = report_data(html, "categories"), report_data(html, "results")
-    assert set(categories) == {"InfoSteer", "InfoRidge"}
+    assert set(categories) == {"InfoSteer", "InfoRidge", "Claims"}
     shown = {path for topics in categories.values() for paths in topics.values() for path in paths}
     produced = {str(p.relative_to(smoke_run)) for pattern in ("figures/*.png", "tables/*.csv") for p in (smoke_run / "results").glob(pattern)}
     assert produced <= shown and shown == set(items)

@@ -80,6 +80,11 @@ def test_files(wildcards):
     return [data_file(wildcards.task, split) for split in TEST_SPLITS]
 
 
+def accuracy_groups(wildcards):
+    """Accuracy per data set (data set tasks) or per attribute (knowledge world)."""
+    return "source" if wildcards.task in DATASET_TASKS else "attribute"
+
+
 def sft_settings(wildcards):
     """The post-training settings of one task: editing another task's epochs does not rerun it."""
     settings = dict(config["sft"])

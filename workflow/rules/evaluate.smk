@@ -31,8 +31,7 @@ rule evaluate:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        # Accuracy per data set (dataset tasks) or per attribute (knowledge world).
-        group_by=lambda w: "source" if w.task in DATASET_TASKS else "attribute",
+        group_by=accuracy_groups,
         evaluation=config["evaluation"],
         splits=" ".join(TEST_SPLITS),
         steering=eval_steering,
@@ -42,3 +41,37 @@ rule evaluate:
         " --batch-size {params.evaluation[batch_size]} {params.steering}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
         " --group-by {params.group_by} --threads {threads} {params.model_options} --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule evaluate_base:
+    """The base model itself on one task's test splits: the reference of SFT's OOD change (InfoSteer Table 4)."""
+    input:
+        base=BASE_MODEL_FILES,
+        examples=test_files,
+        code=code("evaluate"),
+    output:
+        predictions=expand("results/base/eval/{{task}}/{split}.csv", split=TEST_SPLITS),
+        metrics=expand("results/base/eval/{{task}}/{split}.json", split=TEST_SPLITS),
+    log:
+        "results/logs/evaluate_base/{task}.log",
+    benchmark:
+        "results/benchmarks/evaluate_base/{task}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=1,
+    params:
+        model_options=MODEL_OPTIONS,
+        base_model=base_model_arg,
+        group_by=accuracy_groups,
+        evaluation=config["evaluation"],
+        splits=" ".join(TEST_SPLITS),
+    shell:
+        "python -m infoflow.evaluate --model {params.base_model:q} --examples {input.examples}"
+        " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
+        " --batch-size {params.evaluation[batch_size]} --tags task={wildcards.task} method=base seed=0"
+        " --group-by {params.group_by} --threads {threads} {params.model_options}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

@@ -1,4 +1,9 @@
 KEY_SHIFT = config["key_shift"]
+# Key-region shares of every run of the analysed task.
+KEY_SHIFT_RUN_SHARES = run_files(
+    "results/key_shift/{task}/{method}/seed{seed}.json",
+    runs=[(t, m) for t, m in RUNS if t == KEY_SHIFT["task"]],
+)
 
 
 rule key_thresholds:
@@ -65,11 +70,7 @@ rule key_shift_report:
     """Key-region shares per method (mean over seeds), as a table and a stacked bar figure."""
     input:
         base="results/key_shift/base.json",
-        runs=[
-            path
-            for path in run_files("results/key_shift/{task}/{method}/seed{seed}.json")
-            if path.startswith(f"results/key_shift/{KEY_SHIFT['task']}/")
-        ],
+        runs=KEY_SHIFT_RUN_SHARES,
         code=code("key_shift"),
     output:
         csv=result(

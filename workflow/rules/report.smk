@@ -125,3 +125,56 @@ rule steering_tables:
         "python -m infoflow.comparison --metrics {input.metrics} --methods {params.methods:q}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --csv {output.csv} --comparison {output.comparison} --ablation {output.ablation} > {log} 2>&1"
+
+
+rule claims:
+    """Every headline claim of both papers against this run: measurement, 95% CI, verdict and its rule."""
+    input:
+        steering="results/tables/steering_vs_sft.csv",
+        metrics=run_files(
+            "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
+        ),
+        predictions=run_files(
+            "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
+        ),
+        base_metrics=expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS),
+        base_predictions=expand(
+            "results/base/eval/{task}/{split}.csv", task=TASKS, split=TEST_SPLITS
+        ),
+        key_shares=["results/key_shift/base.json", *KEY_SHIFT_RUN_SHARES],
+        flux_tokens=run_files(
+            "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
+        ),
+        mi=run_files("results/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
+        early_exit=run_files("results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
+        betas=run_files(
+            "results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv", runs=SCALED_RUNS
+        ),
+        kernels=run_files(
+            "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv", runs=KERNEL_RUNS
+        ),
+        code=code("claims"),
+    output:
+        csv=result("results/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
+        markdown="results/claims.md",
+    log:
+        "results/logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        kernel=RIDGE["mi"]["kernel"],
+        sigma=RIDGE["mi"]["sigma"],
+        statistics=config["statistics"],
+    shell:
+        "python -m infoflow.claims --steering {input.steering} --metrics {input.metrics}"
+        " --base-metrics {input.base_metrics} --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
+        " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
+        " --kernel {params.kernel} --sigma {params.sigma}"
+        " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
+        " --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"

@@ -1,4 +1,6 @@
 RIDGE = config["inforidge"]
+# The claims check's other estimator settings run on the SFT runs (claim 12).
+KERNEL_RUNS = [(t, m) for t, m in RUNS if m == "sft"] if RIDGE["kernel_checks"] else []
 
 
 rule extract_activations:
@@ -85,6 +87,33 @@ rule ridge_analysis:
         " --sample-seeds {params.mi[sample_seeds]} --kernel {params.mi[kernel]} --sigma {params.mi[sigma]}"
         " --alpha {params.mi[alpha]} --probe-seed {params.probe_seed} --threads {threads}"
         " --mi {output.mi} --early-exit {output.early_exit} --probes {output.probes} > {log} 2>&1"
+
+
+rule kernel_check:
+    """I(Z;Y) per layer of one run's final checkpoint under the other kernel settings of the claims check."""
+    input:
+        activations=f"results/runs/{{task}}/{{method}}/seed{{seed}}/activations/point{POINTS[-1]}.parquet",
+        code=code("kernel_check"),
+    output:
+        "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv",
+    log:
+        "results/logs/kernel_check/{task}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/kernel_check/{task}/{method}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        # The main estimate's sample and Renyi order; its kernel and width do not matter here.
+        sample={key: RIDGE["mi"][key] for key in ("examples", "sample_seeds", "alpha")},
+        settings=" ".join(f"{c['kernel']}:{c['sigma']}" for c in RIDGE["kernel_checks"]),
+    shell:
+        "python -m infoflow.kernel_check --activations {input.activations} --settings {params.settings}"
+        " --examples {params.sample[examples]} --sample-seeds {params.sample[sample_seeds]} --alpha {params.sample[alpha]}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule fit_residual_scaling:
