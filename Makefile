@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: reproduce test rulegraph
+.PHONY: reproduce test rulegraph benchmarks
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,3 +21,8 @@ test: $(VENV)/.installed
 # The rule graph shown in README.md (needs graphviz's `dot`: apt-get install graphviz).
 rulegraph: $(VENV)/.installed
 	snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+
+# Every benchmark side by side; rewrites the table in BENCHMARKS.md (reads the last run's
+# results/benchmarks/ for the pipeline figures: run `make reproduce` first).
+benchmarks: $(VENV)/.installed
+	python benchmarks/run_all.py

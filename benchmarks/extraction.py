@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import yaml
 
+import headline
 from infoflow.extract import encode_batch, extract
 from infoflow.modular_task import make_task
 from infoflow.pretrain import build_model
@@ -76,6 +77,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # the memory measurement's own process
+    headline.add_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.child:
@@ -105,6 +107,10 @@ def main():
     growth = rss[4 * args.examples] / rss[args.examples] - 1
     print(f"| peak RSS, {args.examples} -> {4 * args.examples} examples (MB) | {rss[args.examples]:.0f} -> {rss[4 * args.examples]:.0f} "
           f"({100 * growth:+.1f}%) | | < +10% |")
+    headline.write(args.json, [
+        headline.row(f"extraction / bare forward with hidden states ({args.examples} examples)", f"{ratio:.3f}", "<= 1.15", ratio <= 1.15),
+        headline.row(f"extraction peak RSS growth, {args.examples} -> {4 * args.examples} examples", f"{100 * growth:+.1f}%", "< +10%", growth < 0.10),
+    ])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 import torch
 import yaml
 
+import headline
 from infoflow import models
 from infoflow.evaluate import generate_ids
 from infoflow.extract import sample
@@ -32,6 +33,7 @@ def main():
     parser.add_argument("--examples", type=int)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="the token_flux rule's threads")
+    headline.add_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     flux = yaml.safe_load(open(args.config))["flux"]
@@ -61,6 +63,7 @@ def main():
         print(f"| {name} | {statistics.median(values):.3f} | {min(values):.3f}-{max(values):.3f} | |")
     ratio = statistics.median(times["generation + flux extraction"]) / statistics.median(times["greedy generation"])
     print(f"| ratio | {ratio:.3f} | | <= 1.3 |")
+    headline.write(args.json, [headline.row(f"token flux: generation with flux / greedy generation ({n} prompts)", f"{ratio:.3f}", "<= 1.3", ratio <= 1.3)])
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import torch
 import yaml
 from transformers import AutoConfig, AutoModelForCausalLM
 
+import headline
 from infoflow.steer import Steering
 
 METHODS = {
@@ -29,6 +30,7 @@ METHODS = {
     "intervention (p=0.01, alpha=1)": ("intervention", {"p": 0.01, "alpha": 1.0}),
     "regularization (lambda=0.01)": ("regularization", {"lam": 0.01}),
 }
+TARGETS = {"intervention (p=0.01, alpha=1)": 1.02, "regularization (lambda=0.01)": 1.05}
 
 
 def base_model(config_path, vocab_size, **overrides):
@@ -81,6 +83,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hidden-size", type=int)
     parser.add_argument("--intermediate-size", type=int)
+    headline.add_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     vocab = 500
@@ -117,6 +120,12 @@ def main():
         print(f"| {name} | {1000 * statistics.median(times):.2f} | {1000 * q1:.2f}-{1000 * q3:.2f} | "
               f"{statistics.median(times) / sft:.3f} |")
     print("(a floor row's ratio is its extra cost: SFT plus that operation alone would be 1 + ratio)")
+    ratios = {name: statistics.median(run[3]) / sft for name, run in runs.items()}
+    headline.write(args.json, [
+        headline.row(f"steering overhead: {name} step / SFT step (median of {args.steps}, {n_params:.2f}M parameters)",
+                    f"{ratios[name]:.3f}", f"<= {TARGETS[name]}", ratios[name] <= TARGETS[name])
+        for name in TARGETS
+    ])
 
 
 if __name__ == "__main__":

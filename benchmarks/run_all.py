@@ -1,0 +1,143 @@
+"""Every benchmark in one command, and BENCHMARKS.md's summary table rewritten from its figures.
+
+Runs each script of benchmarks/ (with settings that keep the whole command under 10 minutes on
+the project's 2-core CPU) and collects the headline figures each writes with --json; adds the
+pipeline's figures: the wall time of the last recorded full run (from its Snakemake benchmark
+files in results/benchmarks/), the time of a no-op rerun, and which jobs a figure-only config
+change reruns (a dry run). The token-flux benchmark needs a post-trained model of the default run
+and runs when there is one. The table between the markers in BENCHMARKS.md is replaced; the notes
+below it are kept.
+
+    python benchmarks/run_all.py            (make benchmarks)
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import headline
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- benchmarks/run_all.py: start -->", "<!-- benchmarks/run_all.py: end -->"
+# (script and arguments) in the order of BENCHMARKS.md.
+SCRIPTS = [
+    ["benchmarks/training_efficiency.py"],
+    ["benchmarks/steering_overhead.py", "--steps", "60"],
+    ["benchmarks/extraction.py"],
+    ["benchmarks/mi_speed.py"],
+]
+FLUX_SCRIPT, FLUX_MODEL = ["benchmarks/flux_overhead.py"], "results/runs/knowledge/sft/seed0/model/model.safetensors"
+# Rules whose outputs are figures (key_shift_report writes its table beside its figure).
+FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "all"}
+PIPELINE_TARGET_MINUTES, NO_OP_TARGET_SECONDS = 15, 5
+
+
+def run_script(arguments):
+    """(headline rows, the command as typed, seconds) of one benchmark script."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "figures.json"
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, *arguments, "--json", str(out)], cwd=REPO, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        print(result.stdout, end="")
+        if result.returncode != 0:
+            raise SystemExit(f"{arguments[0]} failed:\n{result.stderr[-2000:]}")
+        return json.loads(out.read_text()), "python " + " ".join(arguments), seconds
+
+
+def last_run_wall_time(results):
+    """(minutes from the first job's start to the last job's end, jobs) of the run that wrote
+    results/benchmarks/: each file's mtime is its job's end, minus its `s` column its start."""
+    spans = []
+    for path in results.glob("benchmarks/**/*.tsv"):
+        lines = path.read_text().splitlines()
+        if len(lines) >= 2:
+            seconds = float(lines[1].split("\t")[0])
+            end = path.stat().st_mtime
+            spans.append((end - seconds, end))
+    if not spans:
+        return None, 0
+    return (max(end for _, end in spans) - min(start for start, _ in spans)) / 60, len(spans)
+
+
+def snakemake(*arguments):
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--workflow-profile", "none", *arguments],
+                          cwd=REPO, capture_output=True, text=True)
+
+
+def pipeline_rows():
+    rows = []
+    minutes, jobs = last_run_wall_time(REPO / "results")
+    if minutes is None:
+        rows.append(headline.row("full default reproduction wall time", "no recorded run in results/benchmarks/",
+                                 f"<= {PIPELINE_TARGET_MINUTES} min"))
+        return rows
+    rows.append(headline.row(f"full default reproduction wall time ({jobs} jobs; last recorded run, from its benchmark files)",
+                             f"{minutes:.1f} min", f"<= {PIPELINE_TARGET_MINUTES} min", minutes <= PIPELINE_TARGET_MINUTES))
+    start = time.perf_counter()
+    rerun = snakemake()
+    seconds = time.perf_counter() - start
+    if "Nothing to be done" in rerun.stdout + rerun.stderr:
+        rows.append(headline.row("no-op rerun of the complete default run (`snakemake --cores 2`)", f"{seconds:.1f} s",
+                                 f"<= {NO_OP_TARGET_SECONDS} s", seconds <= NO_OP_TARGET_SECONDS))
+    else:
+        rows.append(headline.row("no-op rerun", "not measured: results/ is not complete", f"<= {NO_OP_TARGET_SECONDS} s"))
+    dry = snakemake("-n", "--config", "figures={'dpi': 151}")
+    table = (dry.stdout + dry.stderr).split("Job stats:")[-1].split("\n\n")[0]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+    jobs = ", ".join(f"{rule} {n}" for rule, n in counts.items())
+    rows.append(headline.row("jobs rerun by a figure-only change (figures.dpi)", jobs or "none", "figure jobs only",
+                             bool(counts) and set(counts) <= FIGURE_RULES))
+    return rows
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}; torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def table(sections):
+    lines = [START, "", f"Measured {datetime.date.today()} on: {machine()}. Command: `python benchmarks/run_all.py`.", "",
+             "| figure | value | target | met | command |", "|---|---|---|---|---|"]
+    for rows, command in sections:
+        for r in rows:
+            met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+            lines.append(f"| {r['figure']} | {r['value']} | {r['target']} | {met} | `{command}` |")
+    return "\n".join([*lines, "", END])
+
+
+def main():
+    sections = []
+    for arguments in SCRIPTS + ([FLUX_SCRIPT] if (REPO / FLUX_MODEL).exists() else []):
+        rows, command, seconds = run_script(arguments)
+        print(f"({command}: {seconds:.0f} s)")
+        sections.append((rows, command))
+    # No GPU benchmark exists yet: no session building this had a CUDA device to write it against.
+    gpu = "not measured: no GPU benchmark yet" + ("" if torch.cuda.is_available() else "; no CUDA device here")
+    sections.append(([headline.row("GPU: SFT tokens/s and MFU of a Qwen2.5-0.5B shape in bf16, steering ratios, peak memory", gpu,
+                                   "MFU >= 0.35 on an H100")], "none"))
+    sections.append((pipeline_rows(), "make reproduce; snakemake --cores 2; snakemake -n --config figures=..."))
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text()
+    generated = table(sections)
+    if START in text:
+        text = text[: text.index(START)] + generated + text[text.index(END) + len(END):]
+    else:  # first run: the table goes under the title
+        title, _, rest = text.partition("\n\n")
+        text = f"{title}\n\n{generated}\n\n{rest}"
+    path.write_text(text)
+    print(generated)
+
+
+if __name__ == "__main__":
+    main()
