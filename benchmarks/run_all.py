@@ -91,7 +91,14 @@ def pipeline_rows():
                                  f"<= {NO_OP_TARGET_SECONDS} s", seconds <= NO_OP_TARGET_SECONDS))
     else:
         rows.append(headline.row("no-op rerun", "not measured: results/ is not complete", f"<= {NO_OP_TARGET_SECONDS} s"))
-    dry = snakemake("-n", "--config", "figures={'dpi': 151}")
+    with tempfile.TemporaryDirectory() as folder:  # config.yaml with one figure value changed
+        changed = Path(folder) / "config.yaml"
+        config = (REPO / "config.yaml").read_text()
+        dpi = re.search(r"^  dpi: (\d+)", config, re.M)
+        changed.write_text(config.replace(dpi.group(0), f"  dpi: {int(dpi.group(1)) + 1}"))
+        dry = snakemake("-n", "--configfile", str(changed))
+    if dry.returncode != 0:
+        raise SystemExit(f"the dry run with a changed figures.dpi failed:\n{dry.stderr[-2000:]}")
     table = (dry.stdout + dry.stderr).split("Job stats:")[-1].split("\n\n")[0]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
     jobs = ", ".join(f"{rule} {n}" for rule, n in counts.items())
@@ -126,7 +133,7 @@ def main():
     gpu = "not measured: no GPU benchmark yet" + ("" if torch.cuda.is_available() else "; no CUDA device here")
     sections.append(([headline.row("GPU: SFT tokens/s and MFU of a Qwen2.5-0.5B shape in bf16, steering ratios, peak memory", gpu,
                                    "MFU >= 0.35 on an H100")], "none"))
-    sections.append((pipeline_rows(), "make reproduce; snakemake --cores 2; snakemake -n --config figures=..."))
+    sections.append((pipeline_rows(), "make reproduce; snakemake --cores 2; snakemake -n --configfile <config.yaml, dpi + 1>"))
     path = REPO / "BENCHMARKS.md"
     text = path.read_text()
     generated = table(sections)
