@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -115,6 +116,9 @@ class SaveCheckpoints(TrainerCallback):
             self.save(model, self.points[state.global_step], state.global_step)
 
 
+COMPLETE = "complete"  # the marker file of a checkpoint whose files are all written
+
+
 class MarkComplete(TrainerCallback):
     """Mark each Trainer checkpoint once all its files are written: a job killed while saving one
     leaves it unmarked, and a rerun resumes from the checkpoint before."""
@@ -122,9 +126,6 @@ class MarkComplete(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         open(os.path.join(folder, COMPLETE), "w").close()
-
-
-COMPLETE = "complete"
 
 
 def fingerprint(args, inputs):
@@ -152,8 +153,8 @@ def resume_checkpoint(folder, key):
     The folder is emptied when it holds another run's checkpoints; unmarked checkpoints (the job was
     killed while writing them) are deleted.
     """
-    stamp = os.path.join(folder, "fingerprint")
-    if not os.path.exists(stamp) or open(stamp).read() != key:
+    stamp = Path(folder) / "fingerprint"
+    if not stamp.exists() or stamp.read_text() != key:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
         with open(stamp, "w") as f:
