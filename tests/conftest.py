@@ -1,3 +1,4 @@
+import filecmp
 import os
 import shutil
 import subprocess
@@ -44,6 +45,13 @@ def files_under(results):
     return sorted(
         p.relative_to(results) for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks")
     )
+
+
+def assert_identical_results(first, second):
+    """The same files under both results folders, byte for byte (logs and benchmarks aside)."""
+    assert files_under(second) == files_under(first)
+    _, mismatch, errors = filecmp.cmpfiles(first, second, [str(p) for p in files_under(first)], shallow=False)
+    assert not mismatch and not errors
 
 
 @pytest.fixture(scope="session")

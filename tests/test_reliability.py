@@ -2,7 +2,6 @@
 the workflow killed midway, writers killed mid-write, hostile config strings, and untrusted models."""
 
 import ast
-import filecmp
 import os
 import re
 import shutil
@@ -15,7 +14,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import REPO, copy_workflow, files_under, snakemake
+from conftest import REPO, assert_identical_results, copy_workflow, snakemake
 from infoflow import activations, models, parquet
 from infoflow.io import DataError
 
@@ -42,9 +41,7 @@ def test_run_killed_midway_and_rerun_matches_an_uninterrupted_run_byte_for_byte(
     result = snakemake(workdir, "--rerun-incomplete")
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = smoke_run / "results", workdir / "results"
-    assert files_under(second) == files_under(first)
-    _, mismatch, errors = filecmp.cmpfiles(first, second, [str(p) for p in files_under(first)], shallow=False)
-    assert not mismatch and not errors
+    assert_identical_results(first, second)
 
 
 def test_a_model_path_with_spaces_quotes_and_semicolons_reaches_commands_quoted(tiny_model_dir, tmp_path):

@@ -1,7 +1,6 @@
 """The smoke config through workflow/profiles/slurm on a real single-node SLURM cluster started here."""
 
 import copy
-import filecmp
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 import yaml
 
 import slurm_cluster
-from conftest import REPO, copy_workflow, files_under, snakemake
+from conftest import REPO, assert_identical_results, copy_workflow, snakemake
 
 PROFILE = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
 GPU_RULES = {rule for rule, resources in PROFILE["set-resources"].items() if resources.get("gpu")}
@@ -66,6 +65,4 @@ def test_smoke_config_runs_through_sbatch_and_matches_a_local_run(cluster, smoke
 
     # The same bytes as the local run, models and Parquet files included.
     local, clustered = smoke_run / "results", workdir / "results"
-    assert files_under(clustered) == files_under(local)
-    _, mismatch, errors = filecmp.cmpfiles(local, clustered, [str(p) for p in files_under(local)], shallow=False)
-    assert not mismatch and not errors
+    assert_identical_results(local, clustered)

@@ -30,6 +30,7 @@ from infoflow import cli
 from infoflow.comparison import BASELINE, paired_bootstrap, read_correctness
 from infoflow.flux_report import bootstrap_means, read_tokens, unit_sums
 from infoflow.io import DataError, write_csv, write_text
+from infoflow.ridge_report import read_all
 from infoflow.stats import mean_ci95
 from infoflow.tables import markdown
 from infoflow.token_classes import CLASSES
@@ -528,11 +529,6 @@ def claim_kernels(settings, samples, seed):
 # --- command line ---------------------------------------------------------------------------------
 
 
-def read_csvs(paths, columns):
-    """The CSV files as one table; without files an empty table of `columns`, so claims find no runs."""
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=columns)
-
-
 def all_claims(inputs, samples, seed):
     """Every claim, in order, from the loaded inputs (see main for what each one is)."""
     steering, mi = inputs["steering"], inputs["mi"]
@@ -581,8 +577,8 @@ def main(argv=None):
     parser.add_argument("--csv", required=True)
     args = parser.parse_args(argv)
     mi_columns = ["task", "method", "seed", "point", "split", "quantity", "layer", "final_norm", "sample_seed", "mi"]
-    mi = read_csvs(args.mi, mi_columns)
-    other_kernels = read_csvs(args.kernel_mi, [*mi_columns, "kernel", "sigma"])
+    mi = read_all(args.mi, mi_columns)
+    other_kernels = read_all(args.kernel_mi, [*mi_columns, "kernel", "sigma"])
     settings = [(args.kernel, args.sigma, mi)] + [
         (kernel, sigma, frame.drop(columns=["kernel", "sigma"])) for (kernel, sigma), frame in other_kernels.groupby(["kernel", "sigma"])
     ]
@@ -593,8 +589,8 @@ def main(argv=None):
         "key_shares": read_key_shares(args.key_shares),
         "flux_tokens": read_tokens(args.flux_tokens)[0] if args.flux_tokens else None,
         "mi": mi,
-        "early_exit": read_csvs(args.early_exit, ["task", "method", "seed", "point", "split", "layer", "final_norm", "accuracy"]),
-        "betas": read_csvs(args.betas, ["task", "method", "run_seed", "seed", "fit_split", "layer", "beta"]),
+        "early_exit": read_all(args.early_exit, ["task", "method", "seed", "point", "split", "layer", "final_norm", "accuracy"]),
+        "betas": read_all(args.betas, ["task", "method", "run_seed", "seed", "fit_split", "layer", "beta"]),
         "kernel_settings": settings,
     }
     claims = all_claims(inputs, args.bootstrap_samples, args.seed)

@@ -23,8 +23,10 @@ from infoflow.tables import markdown
 KEYS = ["task", "method", "point", "split", "layer", "final_norm"]
 
 
-def read_all(paths):
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+def read_all(paths, columns=None):
+    """The CSV files as one table; without files an empty table of `columns` (the claims check
+    reads runs that a config may not have)."""
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=columns)
 
 
 def layer_table(mi, early_exit, probes):
