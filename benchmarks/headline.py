@@ -17,3 +17,10 @@ def write(path, rows):
     if path:
         with open(path, "w") as f:
             json.dump(rows, f, indent=1)
+
+
+def print_table(rows):
+    print("| figure | value | target |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r['figure']} | {r['value']} | {r['target']} |")

@@ -5,8 +5,8 @@ the project's 2-core CPU) and collects the headline figures each writes with --j
 pipeline's figures: the wall time of the last recorded full run (from its Snakemake benchmark
 files in results/benchmarks/), the time of a no-op rerun, and which jobs a figure-only config
 change reruns (a dry run). The token-flux benchmark needs a post-trained model of the default run
-and runs when there is one. The table between the markers in BENCHMARKS.md is replaced; the notes
-below it are kept.
+and runs when there is one; the GPU benchmark needs a CUDA device. The table between the markers
+in BENCHMARKS.md is replaced; the notes below it are kept.
 
     python benchmarks/run_all.py            (make benchmarks)
 """
@@ -35,6 +35,7 @@ SCRIPTS = [
     ["benchmarks/extraction.py"],
     ["benchmarks/mi_speed.py"],
 ]
+GPU_SCRIPT = ["benchmarks/gpu.py"]  # when there is a CUDA device
 FLUX_SCRIPT, FLUX_MODEL = ["benchmarks/flux_overhead.py"], "results/runs/knowledge/sft/seed0/model/model.safetensors"
 # Rules whose outputs are figures (key_shift_report writes its table beside its figure).
 FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "all"}
@@ -129,10 +130,13 @@ def main():
         rows, command, seconds = run_script(arguments)
         print(f"({command}: {seconds:.0f} s)")
         sections.append((rows, command))
-    # No GPU benchmark exists yet: no session building this had a CUDA device to write it against.
-    gpu = "not measured: no GPU benchmark yet" + ("" if torch.cuda.is_available() else "; no CUDA device here")
-    sections.append(([headline.row("GPU: SFT tokens/s and MFU of a Qwen2.5-0.5B shape in bf16, steering ratios, peak memory", gpu,
-                                   "MFU >= 0.35 on an H100")], "none"))
+    if torch.cuda.is_available():
+        rows, command, seconds = run_script(GPU_SCRIPT)
+        print(f"({command}: {seconds:.0f} s)")
+        sections.append((rows, command))
+    else:
+        sections.append(([headline.row("GPU: SFT tokens/s and MFU of a Qwen2.5-0.5B shape in bf16, steering ratios, peak memory",
+                                       "not measured: no CUDA device here", "MFU >= 0.35 on an H100")], "python " + GPU_SCRIPT[0]))
     sections.append((pipeline_rows(), "make reproduce; snakemake --cores 2; snakemake -n --configfile <config.yaml, dpi + 1>"))
     path = REPO / "BENCHMARKS.md"
     text = path.read_text()

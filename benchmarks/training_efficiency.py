@@ -199,10 +199,7 @@ def main():
     print(f"model: base shape of {args.config}, vocabulary {args.vocab}, N = {n_weights / 1e6:.3f}M matmul weights "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.3f}M parameters); batch {batch} x {length} tokens; "
           f"{args.blocks} blocks of {args.warmup} + {args.steps} steps per side, alternating")
-    print("| figure | value | target |")
-    print("|---|---|---|")
-    for r in rows:
-        print(f"| {r['figure']} | {r['value']} | {r['target']} |")
+    headline.print_table(rows)
     headline.write(args.json, rows)
     if efficiency < EFFICIENCY_TARGET:
         profile_hint(model, batches[:3], sft)

@@ -1,0 +1,174 @@
+"""GPU figures: SFT throughput and MFU of a Qwen2.5-0.5B-shaped model in bf16, InfoSteer's step-time
+ratios to SFT, and each run's peak GPU memory, all through the pipeline's own training path.
+
+The model is built from the Qwen2.5-0.5B configuration (random weights: no download) in the dtype
+the pipeline loads models in on a GPU (infoflow.models.resolve_dtype: bf16 where supported) and
+trained by infoflow.training.train (the Hugging Face Trainer with bf16 autocast), plain or under
+infoflow.steer as finetune.py runs it. Methods alternate in blocks of --warmup + --steps optimizer
+steps; a TrainerCallback synchronises the device and stamps every step's end, and the figures are
+medians of the step times after each block's warmup.
+
+MFU is model FLOP/s over the device's peak dense bf16 FLOP/s (the vendor's figure, from PEAK_BF16;
+none for other devices). Model FLOPs per trained token: 6 N + 12 L T d (PaLM's count, appendix B):
+N the weights of every nn.Linear, the tied output layer included once; the second term the
+attention scores and values of L layers at sequence length T and width d, counted in full although
+a causal kernel skips the masked half. The same FLOP/s over a bf16 matmul measured in this run
+is shown too.
+
+    python benchmarks/gpu.py [--steps 30] [--warmup 5] [--blocks 2] [--batch 8] [--length 1024] [--json PATH]
+    python benchmarks/gpu.py --device cpu --shape tiny --steps 2 --warmup 1 --blocks 1 --batch 2 --length 8
+        (the same code on the CPU with a tiny model: how the tests check it)
+"""
+
+import argparse
+import contextlib
+import gc
+import statistics
+import sys
+import time
+from argparse import Namespace
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+import headline
+from infoflow import models, training
+from infoflow.finetune import PadCollator
+from infoflow.steer import steer
+from steering_overhead import METHODS, TARGETS
+from training_efficiency import StepTimer
+
+SHAPES = {
+    # Qwen/Qwen2.5-0.5B's config.json: 0.49B parameters, 24 layers, GQA 14 query / 2 key-value heads.
+    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6,
+                         rms_norm_eps=1e-6, max_position_embeddings=32768),
+    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                 num_key_value_heads=1, vocab_size=100, tie_word_embeddings=True, max_position_embeddings=64),
+}
+# Dense bf16 peak FLOP/s from the vendors' data sheets; the first name contained in the device's wins.
+PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12)]
+MFU_TARGET = 0.35  # issue 10, on an H100
+MATMUL_SIZE = {"cuda": 8192, "cpu": 512}
+
+
+class SyncedStepTimer(StepTimer):
+    """Step stamps taken after the device has finished the step's work."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        super().on_step_end(args, state, control, **kwargs)
+
+
+def peak_bf16(device_name):
+    """The data-sheet dense bf16 FLOP/s of a device, or None if PEAK_BF16 has no figure for it."""
+    return next((flops for key, flops in PEAK_BF16 if key in device_name), None)
+
+
+def matmul_flops(device, dtype, repeats=20):
+    """FLOP/s of a square matmul in the training dtype, median of `repeats`."""
+    n = MATMUL_SIZE[device]
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    times = []
+    for _ in range(repeats + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times[1:])  # the first product is untimed warmup
+
+
+def train_block(model, train_set, batch, spec, warmup):
+    """(step times after warmup, peak device memory in bytes or None) of one run of training.train."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    args = Namespace(batch_size=batch, learning_rate=1e-5, epochs=1, warmup_steps=0, weight_decay=0.0, seed=0,
+                     gradient_accumulation_steps=1, gradient_checkpointing=False)
+    timer = SyncedStepTimer()
+    with contextlib.ExitStack() as stack, contextlib.redirect_stdout(sys.stderr):  # stdout keeps the table
+        steering = stack.enter_context(steer(model, spec[0], **spec[1])) if spec else None
+        training.train(model, train_set, args, scheduler="linear", run_label="gpu benchmark", collator=PadCollator(0),
+                       logging_steps=5, steering=steering, callbacks=[timer])
+    ends = timer.ends
+    peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    return [ends[i] - ends[i - 1] for i in range(warmup, len(ends))], peak
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--shape", choices=SHAPES, default="qwen2.5-0.5b")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per method and block")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each block (>= 1)")
+    parser.add_argument("--blocks", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=1024, help="tokens per example")
+    headline.add_argument(parser)
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("no CUDA device here (--device cpu --shape tiny runs the same code on the CPU)")
+    if args.warmup < 1:
+        parser.error("--warmup must be at least 1 (a step's time starts at the previous step's end)")
+    dtype = models.resolve_dtype("auto")
+    config = AutoConfig.for_model("qwen2", **SHAPES[args.shape])
+    torch.manual_seed(0)
+    with torch.device(args.device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    ids = torch.randint(0, config.vocab_size, (args.batch * (args.warmup + args.steps), args.length),
+                        generator=torch.Generator().manual_seed(0))
+    train_set = [{"input_ids": row, "labels": row} for row in ids.tolist()]
+
+    times = {name: [] for name in METHODS}
+    peaks = {name: [] for name in METHODS}
+    for block in range(args.blocks):
+        order = list(METHODS) if block % 2 == 0 else list(METHODS)[::-1]
+        for name in order:
+            step_times, peak = train_block(model, train_set, args.batch, METHODS[name], args.warmup)
+            times[name] += step_times
+            peaks[name].append(peak)
+
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    peak = peak_bf16(device_name)
+    matmul = matmul_flops(args.device, dtype)
+    n_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    flops_per_token = 6 * n_weights + 12 * config.num_hidden_layers * args.length * config.hidden_size
+    sft = statistics.median(times["sft"])
+    tokens_per_second = args.batch * args.length / sft
+    achieved = flops_per_token * tokens_per_second
+    label = f"{args.shape} ({n_weights / 1e6:.2f}M matmul weights) in {str(dtype).removeprefix('torch.')}, {args.batch} x {args.length} tokens"
+    rows = [
+        headline.row(f"GPU: SFT step, median ms ({label})", f"{1000 * sft:.1f}"),
+        headline.row("GPU: SFT tokens/s", f"{tokens_per_second:,.0f}"),
+        headline.row("GPU: model TFLOP/s of SFT (6 N + 12 L T d per token)", f"{achieved / 1e12:.1f}"),
+        headline.row(f"GPU: {MATMUL_SIZE[args.device]}-square matmul TFLOP/s", f"{matmul / 1e12:.1f}"),
+        headline.row("GPU: model FLOP/s / measured matmul FLOP/s", f"{achieved / matmul:.3f}"),
+    ]
+    if peak is None:
+        rows.append(headline.row(f"GPU: MFU on {device_name}", "not computed: no peak bf16 figure for this device",
+                                 f">= {MFU_TARGET} on an H100"))
+    else:
+        mfu = achieved / peak
+        rows.append(headline.row(f"GPU: MFU on {device_name} (peak {peak / 1e12:.0f} TFLOP/s bf16 dense)", f"{mfu:.3f}",
+                                 f">= {MFU_TARGET} on an H100", mfu >= MFU_TARGET))
+    for name, target in TARGETS.items():
+        ratio = statistics.median(times[name]) / sft
+        rows.append(headline.row(f"GPU: steering overhead, {name} step / SFT step", f"{ratio:.3f}", f"<= {target}",
+                                 ratio <= target))
+    for name in METHODS:
+        value = "not measured on the CPU" if peaks[name][0] is None else f"{max(peaks[name]) / 2**30:.1f} GiB"
+        rows.append(headline.row(f"GPU: peak memory of a training run, {name}", value))
+
+    print(f"device: {device_name}; torch {torch.__version__}; {args.blocks} blocks of {args.warmup} + {args.steps} "
+          f"steps per method, alternating")
+    headline.print_table(rows)
+    headline.write(args.json, rows)
+
+
+if __name__ == "__main__":
+    main()
