@@ -1,6 +1,7 @@
 """Result tables from the evaluation metrics files (CSV for machines, Markdown for people).
 
-  accuracy: exact-match accuracy per task, method and split, mean and 95% CI over seeds;
+  accuracy: exact-match accuracy per task, method and split, mean and 95% CI over seeds (the base
+            model, method 'base', is one evaluation: no interval);
   recall:   the base model's cloze recall of the facts, per attribute.
 """
 
@@ -74,7 +75,7 @@ def accuracy_markdown(table):
             "test examples": table.n_examples,
         }
     )
-    return markdown(shown, "Exact-match accuracy (mean over seeds, 95% Student-t CI)")
+    return markdown(shown, "Exact-match accuracy (mean over seeds, 95% Student-t CI; base: the base model, no post-training)")
 
 
 def recall_markdown(table):

@@ -1,9 +1,10 @@
 rule accuracy_table:
-    """ID and OOD accuracy per task and method: mean and 95% CI over seeds."""
+    """ID and OOD accuracy per task and method (mean and 95% CI over seeds), and of the base model."""
     input:
         metrics=run_files(
             "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
         ),
+        base_metrics=expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS),
         code=code("tables"),
     output:
         csv=result(
@@ -25,7 +26,7 @@ rule accuracy_table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m infoflow.tables accuracy --metrics {input.metrics}"
+        "python -m infoflow.tables accuracy --metrics {input.base_metrics} {input.metrics}"
         " --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
 
 
