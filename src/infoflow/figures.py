@@ -24,7 +24,8 @@ def save(fig, path, dpi):
 def accuracy_figure(table, path, dpi):
     """One panel per task; per method, ID and OOD bars with 95% CI whiskers and per-seed dots."""
     tasks = sorted(table.task.unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    widths = [max(3.0, 0.55 * table[table.task == task].method.nunique() + 1.0) for task in tasks]  # inches per panel
+    fig, axes = plt.subplots(1, len(tasks), figsize=(sum(widths), 4.2), squeeze=False, gridspec_kw={"width_ratios": widths})
     for ax, task in zip(axes[0], tasks):
         rows = table[table.task == task]
         methods = list(dict.fromkeys(rows.method))
@@ -38,11 +39,11 @@ def accuracy_figure(table, path, dpi):
             for xi, seeds in zip(x, part.per_seed):
                 values = [100 * float(v) for v in str(seeds).split()]
                 ax.scatter([xi] * len(values), values, color="black", s=8, zorder=3)
-        ax.set_xticks(np.arange(len(methods)), methods)
+        ax.set_xticks(np.arange(len(methods)), methods, rotation=40, ha="right")
         ax.set_ylim(0, 100)
         ax.set_title(f"task: {task}")
         ax.set_ylabel("exact-match accuracy (%)")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="center left", fontsize=8)
     fig.tight_layout()
     save(fig, path, dpi)
 
