@@ -40,7 +40,7 @@ def test_thresholds_shares_and_report_commands(tiny_world, tiny_model_dir, tmp_p
                "--out", tmp_path / "sft.json")
     # The same model against its own thresholds reproduces the base shares.
     assert json.loads((tmp_path / "sft.json").read_text())["overall"] == json.loads((tmp_path / "base.json").read_text())["overall"]
-    run_module("key_shift", "report", "--shares", tmp_path / "base.json", tmp_path / "sft.json", "--dpi", 40,
+    run_module("key_shift_report", "--shares", tmp_path / "base.json", tmp_path / "sft.json", "--dpi", 40,
                "--csv", tmp_path / "r.csv", "--markdown", tmp_path / "r.md", "--figure", tmp_path / "r.png")
     assert "| base | 1 |" in (tmp_path / "r.md").read_text() and "| sft | 1 |" in (tmp_path / "r.md").read_text()
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

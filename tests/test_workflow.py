@@ -160,18 +160,31 @@ def job_outputs(dry_run_output):
     return [path for line in re.findall(r"^    output: (.+)$", dry_run_output, re.M) for path in line.split(", ")]
 
 
-def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_run):
-    module = smoke_run / "src/infoflow/mi.py"
-    text, stat = module.read_text(), module.stat()
-    module.write_text(text + "# an edit\n")
+def jobs_after_editing(smoke_run, module):
+    """The job counts of a dry run after an edit to src/infoflow/<module>.py (undone afterwards)."""
+    path = smoke_run / f"src/infoflow/{module}.py"
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "# an edit\n")
     try:
         result = snakemake(smoke_run, "-n")
     finally:
-        module.write_text(text)
-        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return job_counts(result.stdout + result.stderr)
+
+
+def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_run):
     # kernel_check estimates I(Z;Y) with mi.py too; the claims read both.
-    assert job_counts(result.stdout + result.stderr) == {
+    assert jobs_after_editing(smoke_run, "mi") == {
         "ridge_analysis": 8, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
+    }
+
+
+def test_editing_the_figure_module_reruns_no_model_job(smoke_run):
+    # The report modules that plot (and the claims, which read their tables) depend on figures.py.
+    assert jobs_after_editing(smoke_run, "figures") == {
+        "accuracy_figure": 1, "key_shift_report": 1, "ridge_tables": 1, "ridge_figures": 1, "flux_tables": 1,
+        "flux_figures": 1, "claims": 1, "all": 1,
     }
 
 

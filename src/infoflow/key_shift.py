@@ -5,26 +5,21 @@ binned into low / medium / high by the base model's own 25th and 75th percentile
 The base model therefore has shares 25 / 50 / 25 by construction; post-training moves them.
 
   thresholds: the base model's percentiles per layer;
-  shares:     a model's share of coefficients in each region, per layer and overall;
-  report:     the shares of every run as a table (mean over seeds) and a stacked bar figure.
+  shares:     a model's share of coefficients in each region, per layer and overall.
+
+key_shift_report.py tables and plots the shares of every run.
 """
 
 import argparse
 import json
 import random
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 
-from infoflow import cli, figures, models
-from infoflow.io import read_examples, write_csv, write_json, write_text
+from infoflow import cli, models
+from infoflow.io import read_examples, write_json
 from infoflow.keys import memory_modules
-from infoflow.tables import markdown, percent
 
 REGIONS = ("low", "medium", "high")
 
@@ -72,36 +67,6 @@ def shares(keys, layer_thresholds):
     return {"overall": dict(zip(REGIONS, (counts / counts.sum()).tolist())), "per_layer": per_layer}
 
 
-def report(paths):
-    rows = []
-    for path in paths:
-        with open(path) as f:
-            result = json.load(f)
-        rows.append({**result["tags"], **result["overall"]})
-    table = pd.DataFrame(rows).groupby("method", sort=False)[list(REGIONS)].agg(["mean", "count"])
-    summary = pd.DataFrame({"method": table.index, "seeds": table[("low", "count")].to_numpy()})
-    for region in REGIONS:
-        summary[region] = table[(region, "mean")].to_numpy()
-    return summary
-
-
-def figure(summary, path, dpi):
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(summary), 3.6))
-    bottom = np.zeros(len(summary))
-    for region, colour in zip(REGIONS, ("#4575b4", "#fee090", "#d73027")):
-        values = 100 * summary[region].to_numpy()
-        ax.bar(summary.method, values, bottom=bottom, label=region, color=colour)
-        bottom += values
-    ax.axhline(25, color="grey", lw=0.6, ls="--")
-    ax.axhline(75, color="grey", lw=0.6, ls="--")
-    ax.set_ylabel("share of key coefficients (%)")
-    ax.set_title("Key regions by the base model's 25th / 75th percentiles")
-    ax.tick_params(axis="x", rotation=45)
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=8)
-    fig.tight_layout()
-    figures.save(fig, path, dpi)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
@@ -118,21 +83,7 @@ def main():
     sub.choices["thresholds"].add_argument("--shares", required=True, help="the base model's own shares (25/50/25)")
     sub.choices["shares"].add_argument("--thresholds", required=True)
     sub.choices["shares"].add_argument("--tags", nargs="*", default=[], metavar="KEY=VALUE")
-    r = sub.add_parser("report")
-    r.add_argument("--shares", nargs="+", required=True)
-    r.add_argument("--dpi", type=int, required=True)
-    r.add_argument("--csv", required=True)
-    r.add_argument("--markdown", required=True)
-    r.add_argument("--figure", required=True)
     args = parser.parse_args()
-
-    if args.step == "report":
-        summary = report(args.shares)
-        write_csv(args.csv, summary)
-        shown = summary.assign(**{r: summary[r].map(percent) for r in REGIONS})
-        write_text(args.markdown, markdown(shown, "Share of key coefficients (%) in the base model's low / medium / high regions"))
-        figure(summary, args.figure, args.dpi)
-        return
     cli.setup(args.threads)
     prompts = sample_prompts(args.examples, args.n, args.seed)
     model, tokenizer = models.load(args.model, **models.options(args))

@@ -71,7 +71,7 @@ rule key_shift_report:
     input:
         base="results/key_shift/base.json",
         runs=KEY_SHIFT_RUN_SHARES,
-        code=code("key_shift"),
+        code=code("key_shift_report"),
     output:
         csv=result(
             "results/tables/key_shift.csv",
@@ -101,5 +101,5 @@ rule key_shift_report:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.key_shift report --shares {input.base} {input.runs} --dpi {params.dpi}"
+        "python -m infoflow.key_shift_report --shares {input.base} {input.runs} --dpi {params.dpi}"
         " --csv {output.csv} --markdown {output.markdown} --figure {output.figure} > {log} 2>&1"
