@@ -2,8 +2,8 @@
 
 A step is forward, backward and AdamW update of the default base-model shape (config.yaml), with
 the same hooks and loss the pipeline's training uses (infoflow.steer). Methods are interleaved
-step by step so machine noise hits them alike; the figure is each method's median step time
-divided by SFT's median.
+step by step, each round in a rotated order, so machine noise hits them alike; the figure is the
+median over rounds of a method's step time divided by SFT's step time in the same round.
 
 Two more runs, interleaved with the others, are SFT steps whose hooks only compute, without a
 gradient, the one operation each method cannot do without on every layer's keys (per-token top-k
@@ -106,24 +106,25 @@ def main():
         if name in FLOORS:
             install_floor(model, FLOORS[name])
         runs[name] = (model, optimizer, steering, [])
+    names = list(runs)
     for i in range(args.warmup + args.steps):
-        for name, (model, optimizer, steering, times) in runs.items():
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            model, optimizer, steering, times = runs[name]
             start = time.perf_counter()
             step(model, optimizer, batch, steering)
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
-    sft = statistics.median(runs["sft"][3])
+    sft_times = runs["sft"][3]
+    ratios = {name: statistics.median(t / t_sft for t, t_sft in zip(run[3], sft_times)) for name, run in runs.items()}
     n_params = sum(p.numel() for p in runs["sft"][0].parameters()) / 1e6
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads")
     print(f"model: base shape of {args.config} (hidden {args.hidden_size or 'as configured'}), {n_params:.2f}M parameters; batch {args.batch} x {args.length} tokens; "
           f"{args.steps} steps per method, interleaved")
-    print("| method | median step (ms) | IQR (ms) | ratio to SFT |")
+    print("| method | median step (ms) | IQR (ms) | ratio to SFT (median of the rounds' ratios) |")
     print("|---|---|---|---|")
-    for name, times in ((name, run[3]) for name, run in runs.items()):
+    for name, (_, _, _, times) in runs.items():
         q1, _, q3 = statistics.quantiles(times, n=4)
-        print(f"| {name} | {1000 * statistics.median(times):.2f} | {1000 * q1:.2f}-{1000 * q3:.2f} | "
-              f"{statistics.median(times) / sft:.3f} |")
-    ratios = {name: statistics.median(run[3]) / sft for name, run in runs.items()}
+        print(f"| {name} | {1000 * statistics.median(times):.2f} | {1000 * q1:.2f}-{1000 * q3:.2f} | {ratios[name]:.3f} |")
     headline.write(args.json, [
         *(headline.row(f"steering overhead: {name} step / SFT step (median of {args.steps}, {n_params:.2f}M parameters)",
                        f"{ratios[name]:.3f}", f"<= {TARGETS[name]}", ratios[name] <= TARGETS[name]) for name in TARGETS),
