@@ -3,7 +3,7 @@
 Time: the pipeline's extraction of N examples (tokenising, forward with hidden states, the hook on
 the last block, early-exit heads, Parquet writing) against a bare `model(..., output_hidden_states=True)`
 over the same, already tokenised batches; the two are interleaved repetition by repetition and
-the figure is the ratio of medians.
+the figure is the median over repetitions of extraction time / bare time.
 Memory: peak RSS of a fresh process extracting N and 4N examples (the writer streams batches, so
 the 4N run should need no more memory than the N run).
 
@@ -102,7 +102,7 @@ def main():
     print("|---|---|---|---|")
     for name, values in times.items():
         print(f"| {name} (s) | {statistics.median(values):.3f} | {min(values):.3f}-{max(values):.3f} | |")
-    ratio = statistics.median(times["extraction"]) / statistics.median(times["bare forward"])
+    ratio = statistics.median(e / b for e, b in zip(times["extraction"], times["bare forward"]))
     print(f"| extraction / bare forward | {ratio:.3f} | | <= 1.15 |")
     growth = rss[4 * args.examples] / rss[args.examples] - 1
     print(f"| peak RSS, {args.examples} -> {4 * args.examples} examples (MB) | {rss[args.examples]:.0f} -> {rss[4 * args.examples]:.0f} "
