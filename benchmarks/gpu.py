@@ -5,8 +5,9 @@ The model is built from the Qwen2.5-0.5B configuration (random weights: no downl
 the pipeline loads models in on a GPU (infoflow.models.resolve_dtype: bf16 where supported) and
 trained by infoflow.training.train (the Hugging Face Trainer with bf16 autocast), plain or under
 infoflow.steer as finetune.py runs it. Methods alternate in blocks of --warmup + --steps optimizer
-steps; a TrainerCallback synchronises the device and stamps every step's end, and the figures are
-medians of the step times after each block's warmup.
+steps, timed as training_efficiency.py times SFT (a TrainerCallback stamps every step's end after
+the device has finished it), and the figures are medians of the step times after each block's
+warmup.
 
 MFU is model FLOP/s over the device's peak dense bf16 FLOP/s (the vendor's figure, from PEAK_BF16;
 none for other devices). Model FLOPs per trained token: 6 N + 12 L T d (PaLM's count, appendix B):
@@ -24,19 +25,15 @@ import argparse
 import contextlib
 import gc
 import statistics
-import sys
-import time
-from argparse import Namespace
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 import headline
-from infoflow import models, training
-from infoflow.finetune import PadCollator
+from infoflow import models
 from infoflow.steer import steer
 from steering_overhead import METHODS, TARGETS
-from training_efficiency import StepTimer
+from training_efficiency import matmul_times, pipeline_steps
 
 SHAPES = {
     # Qwen/Qwen2.5-0.5B's config.json: 0.49B parameters, 24 layers, GQA 14 query / 2 key-value heads.
@@ -52,15 +49,6 @@ MFU_TARGET = 0.35  # issue 10, on an H100
 MATMUL_SIZE = {"cuda": 8192, "cpu": 512}
 
 
-class SyncedStepTimer(StepTimer):
-    """Step stamps taken after the device has finished the step's work."""
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        super().on_step_end(args, state, control, **kwargs)
-
-
 def peak_bf16(device_name):
     """The data-sheet dense bf16 FLOP/s of a device, or None if PEAK_BF16 has no figure for it."""
     return next((flops for key, flops in PEAK_BF16 if key in device_name), None)
@@ -69,17 +57,7 @@ def peak_bf16(device_name):
 def matmul_flops(device, dtype, repeats=20):
     """FLOP/s of a square matmul in the training dtype, median of `repeats`."""
     n = MATMUL_SIZE[device]
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    times = []
-    for _ in range(repeats + 1):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        torch.mm(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times[1:])  # the first product is untimed warmup
+    return 2 * n**3 / statistics.median(matmul_times(n, n, n, repeats, device, dtype))
 
 
 def train_block(model, train_set, batch, spec, warmup):
@@ -88,16 +66,12 @@ def train_block(model, train_set, batch, spec, warmup):
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    args = Namespace(batch_size=batch, learning_rate=1e-5, epochs=1, warmup_steps=0, weight_decay=0.0, seed=0,
-                     gradient_accumulation_steps=1, gradient_checkpointing=False)
-    timer = SyncedStepTimer()
-    with contextlib.ExitStack() as stack, contextlib.redirect_stdout(sys.stderr):  # stdout keeps the table
+    settings = {"batch_size": batch, "learning_rate": 1e-5, "warmup_steps": 0, "weight_decay": 0.0}
+    with contextlib.ExitStack() as stack:
         steering = stack.enter_context(steer(model, spec[0], **spec[1])) if spec else None
-        training.train(model, train_set, args, scheduler="linear", run_label="gpu benchmark", collator=PadCollator(0),
-                       logging_steps=5, steering=steering, callbacks=[timer])
-    ends = timer.ends
+        step_times, _ = pipeline_steps(model, train_set, settings, warmup, steering)
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-    return [ends[i] - ends[i - 1] for i in range(warmup, len(ends))], peak
+    return step_times, peak
 
 
 def main():

@@ -63,6 +63,12 @@ class Vocabulary:
         return self.size
 
 
+def synchronize():
+    """Wait for the GPU's queued work, if there is a GPU: a time read after it includes that work."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class StepTimer(TrainerCallback):
     def __init__(self):
         self.begins, self.ends = [], []
@@ -71,29 +77,33 @@ class StepTimer(TrainerCallback):
         self.begins.append(time.perf_counter())
 
     def on_step_end(self, args, state, control, **kwargs):
+        synchronize()
         self.ends.append(time.perf_counter())
 
 
-def matmul_times(m, k, n, repeats):
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def matmul_times(m, k, n, repeats, device="cpu", dtype=torch.float32):
+    a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
     torch.mm(a, b)  # untimed: first use of the shape
     times = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         torch.mm(a, b)
+        synchronize()
         times.append(time.perf_counter() - start)
     return times
 
 
-def pipeline_steps(model, train_set, sft, warmup):
-    """(end-to-end step times, on_step_begin -> on_step_end times) of SFT through training.train."""
+def pipeline_steps(model, train_set, sft, warmup, steering=None):
+    """(end-to-end step times, on_step_begin -> on_step_end times) of SFT through training.train,
+    steered by `steering` (an active infoflow.steer.Steering) if given."""
     args = Namespace(batch_size=sft["batch_size"], learning_rate=sft["learning_rate"], epochs=1,
                      warmup_steps=sft["warmup_steps"], weight_decay=sft["weight_decay"], seed=0,
                      gradient_accumulation_steps=1, gradient_checkpointing=False)
     timer = StepTimer()
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout keeps the table
         training.train(model, train_set, args, scheduler="linear", run_label="benchmark", collator=PadCollator(0),
-                       logging_steps=5, callbacks=[timer])
+                       logging_steps=5, steering=steering, callbacks=[timer])
     ends, begins = timer.ends, timer.begins
     return [ends[i] - ends[i - 1] for i in range(warmup, len(ends))], [e - b for e, b in zip(ends[warmup:], begins[warmup:])]
 
