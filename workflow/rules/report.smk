@@ -1,10 +1,15 @@
+# The evaluation metrics files the tables and the claims read: every run's, and the base model's.
+RUN_METRICS = run_files(
+    "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
+)
+BASE_METRICS = expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS)
+
+
 rule accuracy_table:
     """ID and OOD accuracy per task and method (mean and 95% CI over seeds), and of the base model."""
     input:
-        metrics=run_files(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
-        ),
-        base_metrics=expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS),
+        metrics=RUN_METRICS,
+        base_metrics=BASE_METRICS,
         code=code("tables"),
     output:
         csv=result(
@@ -92,9 +97,7 @@ rule accuracy_figure:
 rule steering_tables:
     """Each steered method against SFT (paired bootstrap), and the ablation table."""
     input:
-        metrics=run_files(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
-        ),
+        metrics=RUN_METRICS,
         predictions=run_files(
             "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
         ),
@@ -132,13 +135,11 @@ rule claims:
     """Every headline claim of both papers against this run: measurement, 95% CI, verdict and its rule."""
     input:
         steering="results/tables/steering_vs_sft.csv",
-        metrics=run_files(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
-        ),
+        metrics=RUN_METRICS,
         predictions=run_files(
             "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
         ),
-        base_metrics=expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS),
+        base_metrics=BASE_METRICS,
         base_predictions=expand(
             "results/base/eval/{task}/{split}.csv", task=TASKS, split=TEST_SPLITS
         ),
