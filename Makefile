@@ -18,7 +18,7 @@ reproduce: $(VENV)/.installed
 test: $(VENV)/.installed
 	python -m pytest -q
 
-# The rule graph shown in README.md (needs graphviz's `dot`: apt-get install graphviz).
+# The rule graph in docs/methods.md, linked from README.md (needs graphviz's `dot`: apt-get install graphviz).
 rulegraph: $(VENV)/.installed
 	snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
 

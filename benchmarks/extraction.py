@@ -1,4 +1,4 @@
-"""Activation extraction (infoflow.extract) against a bare batched forward pass, and its memory.
+"""Activation extraction (infoflow.inforidge.extract) against a bare batched forward pass, and its memory.
 
 Time: the pipeline's extraction of N examples (tokenising, forward with hidden states, the hook on
 the last block, early-exit heads, Parquet writing) against a bare `model(..., output_hidden_states=True)`
@@ -28,10 +28,10 @@ import torch
 import yaml
 
 import headline
-from infoflow.extract import encode_batch, extract
-from infoflow.modular_task import make_task
-from infoflow.pretrain import build_model
-from infoflow.tokenizer import train_tokenizer
+from infoflow.inforidge.extract import encode_batch, extract
+from infoflow.world.modular_task import make_task
+from infoflow.training.pretrain import build_model
+from infoflow.world.tokenizer import train_tokenizer
 
 
 def setup(examples, config_path="config.yaml"):

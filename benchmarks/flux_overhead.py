@@ -1,7 +1,7 @@
 """Token-flux extraction (generation + per-token key entropies) against plain greedy generation.
 
 Both sides generate the responses of the same prompts with the same batches; the flux side adds
-what infoflow.flux adds (key-entropy hooks during generation, one more decoding step, the token
+what infoflow.infosteer.flux adds (key-entropy hooks during generation, one more decoding step, the token
 classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
 Needs a post-trained model of the default run:
 
@@ -18,10 +18,10 @@ import torch
 import yaml
 
 import headline
-from infoflow import models
-from infoflow.evaluate import generate_ids
-from infoflow.extract import sample
-from infoflow.flux import generate_with_entropies, response_rows
+from infoflow.training import models
+from infoflow.training.generation import generate_ids
+from infoflow.sampling import sample
+from infoflow.infosteer.flux import generate_with_entropies, response_rows
 from infoflow.io import read_examples
 
 

@@ -2,9 +2,9 @@
 ratios to SFT, and each run's peak GPU memory, all through the pipeline's own training path.
 
 The model is built from the Qwen2.5-0.5B configuration (random weights: no download) in the dtype
-the pipeline loads models in on a GPU (infoflow.models.resolve_dtype: bf16 where supported) and
-trained by infoflow.training.train (the Hugging Face Trainer with bf16 autocast), plain or under
-infoflow.steer as finetune.py runs it. Methods alternate in blocks of --warmup + --steps optimizer
+the pipeline loads models in on a GPU (infoflow.training.models.resolve_dtype: bf16 where supported) and
+trained by infoflow.training.trainer.train (the Hugging Face Trainer with bf16 autocast), plain or under
+infoflow.infosteer.steer as finetune.py runs it. Methods alternate in blocks of --warmup + --steps optimizer
 steps, timed as training_efficiency.py times SFT (a TrainerCallback stamps every step's end after
 the device has finished it), and the figures are medians of the step times after each block's
 warmup.
@@ -30,8 +30,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 import headline
-from infoflow import models
-from infoflow.steer import steer
+from infoflow.training import models
+from infoflow.infosteer.steer import steer
 from steering_overhead import METHODS, TARGETS
 from training_efficiency import matmul_times, pipeline_steps
 

@@ -1,4 +1,4 @@
-"""Wall time of infoflow.mi.mutual_information_layers: I(Z_l; Y) for 12 layers of width 768, N examples.
+"""Wall time of infoflow.inforidge.mi.mutual_information_layers: I(Z_l; Y) for 12 layers of width 768, N examples.
 
 For each N the function runs several times on random data (12 layers and a target, each [N, 768]);
 the table gives the median and min-max wall time, and the median CPU time of the process (all
@@ -23,7 +23,7 @@ import time
 import torch
 
 import headline
-from infoflow.mi import mutual_information_layers
+from infoflow.inforidge.mi import mutual_information_layers
 
 LAYERS, WIDTH = 12, 768
 TARGET_SECONDS = {200: 0.15, 1000: 2.0}

@@ -1,7 +1,7 @@
 """Median training-step time of InfoSteer's methods against plain SFT, measured side by side.
 
 A step is forward, backward and AdamW update of the default base-model shape (config.yaml), with
-the same hooks and loss the pipeline's training uses (infoflow.steer). Methods are interleaved
+the same hooks and loss the pipeline's training uses (infoflow.infosteer.steer). Methods are interleaved
 step by step, each round in a rotated order, so machine noise hits them alike; the figure is the
 median over rounds of a method's step time divided by SFT's step time in the same round.
 
@@ -27,8 +27,8 @@ import yaml
 from transformers import AutoConfig, AutoModelForCausalLM
 
 import headline
-from infoflow.keys import memory_modules
-from infoflow.steer import Steering
+from infoflow.training.layers import memory_modules
+from infoflow.infosteer.steer import Steering
 
 METHODS = {
     "sft": None,

@@ -3,9 +3,9 @@
 Measured in one run, in alternating blocks so machine noise hits all sides alike:
 - dense fp32 matmul FLOP/s (torch.mm, 2 m k n per product): a 1024 square and the model's own
   GEMMs at the SFT batch (MLP up-projection, output layer);
-- SFT through the pipeline's training module (infoflow.training.train, the Hugging Face Trainer as
+- SFT through the pipeline's training module (infoflow.training.trainer.train, the Hugging Face Trainer as
   finetune.py sets it up: PadCollator, linear schedule, logging every 5 steps) on the default base
-  model shape (config.yaml base_model, built by infoflow.pretrain.build_model) with synthetic
+  model shape (config.yaml base_model, built by infoflow.training.pretrain.build_model) with synthetic
   fixed-length batches, all labels on. A TrainerCallback stamps each optimizer step; the step time
   is from one on_step_end to the next, so data loading, collation and logging are in it (the
   on_step_begin -> on_step_end part alone is shown too);
@@ -43,9 +43,9 @@ from torch.profiler import ProfilerActivity, profile
 from transformers import TrainerCallback, get_linear_schedule_with_warmup
 
 import headline
-from infoflow import training
-from infoflow.finetune import PadCollator
-from infoflow.pretrain import build_model
+from infoflow.training import trainer
+from infoflow.training.sft_data import PadCollator
+from infoflow.training.pretrain import build_model
 
 EFFICIENCY_TARGET, OVERHEAD_TARGET = 0.6, 0.95
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
@@ -95,14 +95,14 @@ def matmul_times(m, k, n, repeats, device="cpu", dtype=torch.float32):
 
 
 def pipeline_steps(model, train_set, sft, warmup, steering=None):
-    """(end-to-end step times, on_step_begin -> on_step_end times) of SFT through training.train,
-    steered by `steering` (an active infoflow.steer.Steering) if given."""
+    """(end-to-end step times, on_step_begin -> on_step_end times) of SFT through trainer.train,
+    steered by `steering` (an active infoflow.infosteer.steer.Steering) if given."""
     args = Namespace(batch_size=sft["batch_size"], learning_rate=sft["learning_rate"], epochs=1,
                      warmup_steps=sft["warmup_steps"], weight_decay=sft["weight_decay"], seed=0,
                      gradient_accumulation_steps=1, gradient_checkpointing=False)
     timer = StepTimer()
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout keeps the table
-        training.train(model, train_set, args, scheduler="linear", run_label="benchmark", collator=PadCollator(0),
+        trainer.train(model, train_set, args, scheduler="linear", run_label="benchmark", collator=PadCollator(0),
                        logging_steps=5, steering=steering, callbacks=[timer])
     ends, begins = timer.ends, timer.begins
     return [ends[i] - ends[i - 1] for i in range(warmup, len(ends))], [e - b for e, b in zip(ends[warmup:], begins[warmup:])]

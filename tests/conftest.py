@@ -66,9 +66,9 @@ def smoke_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
     """A small knowledge world and modular task on disk, with a tokenizer over both."""
-    from infoflow import knowledge_world, modular_task
+    from infoflow.world import knowledge_world, modular_task
     from infoflow.io import write_jsonl
-    from infoflow.tokenizer import train_tokenizer, texts_of
+    from infoflow.world.tokenizer import train_tokenizer, texts_of
 
     root = tmp_path_factory.mktemp("world")
     facts_rows = knowledge_world.make_facts(10, {"city": 4, "year": 5, "company": 3, "field": 3}, seed=0)
@@ -92,8 +92,8 @@ def tiny_model_dir(tiny_world, tmp_path_factory):
     """A tiny randomly initialised Llama with the world's tokenizer, saved like a real checkpoint."""
     import torch
 
-    from infoflow import models
-    from infoflow.pretrain import build_model
+    from infoflow.training import models
+    from infoflow.training.pretrain import build_model
 
     torch.manual_seed(0)
     model = build_model(tiny_world["tokenizer"], "llama", hidden_size=32, intermediate_size=64, layers=2, heads=2, max_length=64)

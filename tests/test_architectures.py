@@ -10,7 +10,8 @@ from tokenizers import models as tokenizer_models
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from conftest import run_module
-from infoflow import activations, models
+from infoflow.inforidge import activations
+from infoflow.training import models
 
 SHAPE = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
              max_position_embeddings=128)
@@ -47,7 +48,7 @@ def test_tiny_model_goes_through_sft_steering_extraction_and_evaluation(architec
     assert loaded.config.model_type == architecture and tokenizer.pad_token == tokenizer.eos_token
 
     run_dir = tmp_path / "run"
-    run_module("finetune", "--model", base, "--train", tiny_world["paths"]["k_train"], "--method", "intervention",
+    run_module("posttrain.finetune", "--model", base, "--train", tiny_world["paths"]["k_train"], "--method", "intervention",
                "--method-params", "p=0.1", "alpha=2.0", "--learning-rate", 1e-3, "--epochs", 1, "--batch-size", 4,
                "--warmup-steps", 0, "--weight-decay", 0.0, "--seed", 0, "--threads", 1, "--checkpoints", 1,
                "--checkpoint-dir", run_dir / "checkpoints", "--out", run_dir / "model", "--history", run_dir / "history.json")
@@ -55,14 +56,14 @@ def test_tiny_model_goes_through_sft_steering_extraction_and_evaluation(architec
 
     points = [run_dir / "checkpoints" / f"point{p:02d}" for p in (0, 1)]
     parquet = [tmp_path / f"point{p}.parquet" for p in (0, 1)]
-    run_module("extract", "--checkpoints", *points, "--out", *parquet, "--examples", tiny_world["paths"]["k_test_id"],
+    run_module("inforidge.extract", "--checkpoints", *points, "--out", *parquet, "--examples", tiny_world["paths"]["k_test_id"],
                "--sample", 4, "--sample-seed", 0, "--batch-size", 4, "--last-layer", "both", "--task", "knowledge",
                "--method", "intervention", "--seed", 0, "--threads", 1)
-    frame = activations.read(parquet[1]).drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
-    assert set(frame.layer) == {0, 1, 2} and len(frame) == 4 * 4  # 4 examples x (embeddings, 2 blocks, final norm)
+    frame = activations.scan(parquet[1], list(activations.SCALAR_COLUMNS))
+    assert set(frame["layer"]) == {0, 1, 2} and len(frame) == 4 * 4  # 4 examples x (embeddings, 2 blocks, final norm)
 
     metrics = tmp_path / "metrics.json"
-    run_module("evaluate", "--model", run_dir / "model", "--examples", tiny_world["paths"]["k_test_ood"], "--splits", "test_ood",
+    run_module("posttrain.evaluate", "--model", run_dir / "model", "--examples", tiny_world["paths"]["k_test_ood"], "--splits", "test_ood",
                "--max-new-tokens", 4, "--batch-size", 4, "--method", "intervention", "--steering", "p=0.1", "alpha=2.0",
                "--threads", 1, "--predictions", tmp_path / "predictions.csv", "--metrics", metrics)
     assert json.loads(metrics.read_text())["n"] == len(tiny_world["knowledge"]["test_ood"])

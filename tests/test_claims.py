@@ -4,11 +4,12 @@ it clearly fails, one where the CI straddles the threshold, and one without the 
 import json
 
 import numpy as np
-import pandas as pd
+import polars as pl
 import pytest
 
-from infoflow import claims
-from infoflow.claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate
+from infoflow.report.claims import check, inforidge, infosteer, verdicts
+from infoflow.report.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate
+from infoflow.report.stats import Matrix
 
 SAMPLES, SEED = 200, 0
 CASES = ("holds", "fails", "ambiguous")
@@ -16,22 +17,22 @@ EXPECTED = {"holds": REPRODUCED, "fails": NOT_REPRODUCED, "ambiguous": INCONCLUS
 
 
 def test_verdict_compares_the_whole_interval_with_the_threshold():
-    assert claims.verdict(Estimate(0.3, 0.1, 0.5), 0, ">") == REPRODUCED
-    assert claims.verdict(Estimate(-0.3, -0.5, 0.0), 0, ">") == NOT_REPRODUCED
-    assert claims.verdict(Estimate(0.1, -0.1, 0.3), 0, ">") == INCONCLUSIVE
-    assert claims.verdict(Estimate(0.0, 0.0, 0.0), 0, "<=") == REPRODUCED
-    assert claims.verdict(Estimate(0.5, float("nan"), float("nan")), 0, ">") == INCONCLUSIVE  # one seed: no CI
-    assert claims.verdict(Estimate(-0.3, -0.5, -0.1), 0, "!=") == REPRODUCED  # a change of either sign
-    assert claims.verdict(Estimate(0.0, 0.0, 0.0), 0, "!=") == NOT_REPRODUCED
-    assert claims.verdict(Estimate(0.1, -0.1, 0.3), 0, "!=") == INCONCLUSIVE
+    assert verdicts.verdict(Estimate(0.3, 0.1, 0.5), 0, ">") == REPRODUCED
+    assert verdicts.verdict(Estimate(-0.3, -0.5, 0.0), 0, ">") == NOT_REPRODUCED
+    assert verdicts.verdict(Estimate(0.1, -0.1, 0.3), 0, ">") == INCONCLUSIVE
+    assert verdicts.verdict(Estimate(0.0, 0.0, 0.0), 0, "<=") == REPRODUCED
+    assert verdicts.verdict(Estimate(0.5, float("nan"), float("nan")), 0, ">") == INCONCLUSIVE  # one seed: no CI
+    assert verdicts.verdict(Estimate(-0.3, -0.5, -0.1), 0, "!=") == REPRODUCED  # a change of either sign
+    assert verdicts.verdict(Estimate(0.0, 0.0, 0.0), 0, "!=") == NOT_REPRODUCED
+    assert verdicts.verdict(Estimate(0.1, -0.1, 0.3), 0, "!=") == INCONCLUSIVE
 
 
 def test_parts_combine_as_a_conjunction():
-    assert claims.all_of([REPRODUCED, REPRODUCED]) == REPRODUCED
-    assert claims.all_of([REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]) == NOT_REPRODUCED
-    assert claims.all_of([REPRODUCED, NOT_TESTED]) == INCONCLUSIVE
-    assert claims.all_of([NOT_TESTED]) == NOT_TESTED
-    assert claims.any_of([NOT_REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert verdicts.all_of([REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert verdicts.all_of([REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]) == NOT_REPRODUCED
+    assert verdicts.all_of([REPRODUCED, NOT_TESTED]) == INCONCLUSIVE
+    assert verdicts.all_of([NOT_TESTED]) == NOT_TESTED
+    assert verdicts.any_of([NOT_REPRODUCED, REPRODUCED]) == REPRODUCED
 
 
 # --- InfoSteer: accuracy ---------------------------------------------------------------------------
@@ -56,18 +57,18 @@ def steering_table(methods=METHODS, diffs=None, task="knowledge"):
                          "lam": entry.get("lam"), "layers": entry.get("layers"), "split": split, "seeds": 3,
                          "accuracy_mean": 0.5 + diff[0], "diff_vs_sft": np.nan if method == "sft" else diff[0],
                          "diff_ci95_low": np.nan if method == "sft" else diff[1], "diff_ci95_high": np.nan if method == "sft" else diff[2]})
-    return pd.DataFrame(rows)
+    return pl.from_dicts(rows, schema_overrides={name: pl.Float64 for name in ("p", "alpha", "lam")})
 
 
 def test_the_claims_use_the_run_nearest_the_papers_default():
     steering = steering_table({**METHODS, "int_early": {"kind": "intervention", "p": 0.01, "alpha": 1.0, "layers": "early"}})
-    assert claims.steered_methods(steering) == {"intervention": "int", "regularization": "reg"}
+    assert infosteer.steered_methods(steering) == {"intervention": "int", "regularization": "reg"}
     only_groups = steering_table({"sft": METHODS["sft"], "reg_mid": {"kind": "regularization", "lam": 0.05, "layers": "middle"}})
-    assert claims.steered_methods(only_groups) == {"intervention": None, "regularization": "reg_mid"}
+    assert infosteer.steered_methods(only_groups) == {"intervention": None, "regularization": "reg_mid"}
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("claim, method", [(claims.claim_intervention_id, "int"), (claims.claim_regularization_id, "reg")])
+@pytest.mark.parametrize("claim, method", [(infosteer.claim_intervention_id, "int"), (infosteer.claim_regularization_id, "reg")])
 def test_steering_beats_sft_on_id(claim, method, case):
     result = claim(steering_table(diffs={method: DIFFERENCES[case]}))
     assert result.verdict == EXPECTED[case], result
@@ -78,13 +79,13 @@ def test_steering_beats_sft_on_id(claim, method, case):
 @pytest.mark.parametrize("case", CASES)
 def test_negative_lambda_does_worse_than_sft(case):
     diff, low, high = DIFFERENCES[case]
-    assert claims.claim_negative_lambda(steering_table(diffs={"reg_neg": (-diff, -high, -low)})).verdict == EXPECTED[case]
+    assert infosteer.claim_negative_lambda(steering_table(diffs={"reg_neg": (-diff, -high, -low)})).verdict == EXPECTED[case]
 
 
 @pytest.mark.parametrize("claim, reason", [
-    (claims.claim_intervention_id, "no method of kind intervention"),
-    (claims.claim_regularization_id, "no method of kind regularization with lam > 0"),
-    (claims.claim_negative_lambda, "no method of kind regularization with lam < 0"),
+    (infosteer.claim_intervention_id, "no method of kind intervention"),
+    (infosteer.claim_regularization_id, "no method of kind regularization with lam > 0"),
+    (infosteer.claim_negative_lambda, "no method of kind regularization with lam < 0"),
 ])
 def test_accuracy_claims_without_their_method_are_not_tested(claim, reason):
     result = claim(steering_table({"sft": METHODS["sft"]}))
@@ -93,23 +94,23 @@ def test_accuracy_claims_without_their_method_are_not_tested(claim, reason):
 
 def test_accuracy_claim_without_an_sft_run_is_not_tested():
     steering = steering_table({"int": METHODS["int"]})
-    assert claims.claim_intervention_id(steering).verdict == NOT_TESTED
+    assert infosteer.claim_intervention_id(steering).verdict == NOT_TESTED
 
 
 def correct(n_correct, seeds=3, items=100):
     """Correctness [seeds, items]: the first n_correct items right in every seed."""
     values = np.zeros((seeds, items))
     values[:, :n_correct] = 1
-    return pd.DataFrame(values, index=range(seeds), columns=[f"q{i}" for i in range(items)])
+    return Matrix(range(seeds), [f"q{i}" for i in range(items)], values)
 
 
 def flipped(n_correct, offset=0, seeds=3, items=100):
     """As correct(n_correct) with 10 items swapped, `offset` from the boundary: right as often, on other
     items (against another offset: difference 0, CI around it)."""
-    table = correct(n_correct, seeds, items)
-    table.iloc[:, n_correct - 10 - offset : n_correct - offset] = 0
-    table.iloc[:, n_correct + offset : n_correct + 10 + offset] = 1
-    return table
+    values = correct(n_correct, seeds, items).values.copy()
+    values[:, n_correct - 10 - offset : n_correct - offset] = 0
+    values[:, n_correct + offset : n_correct + 10 + offset] = 1
+    return Matrix(range(seeds), [f"q{i}" for i in range(items)], values)
 
 
 def ood_runs(case):
@@ -123,7 +124,7 @@ def ood_runs(case):
 @pytest.mark.parametrize("case", CASES)
 def test_sft_lowers_and_steering_raises_ood_accuracy_against_the_base_model(case):
     runs, base = ood_runs(case)
-    result = claims.claim_ood(steering_table(), runs, base, SAMPLES, SEED)
+    result = infosteer.claim_ood(steering_table(), runs, base, SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
     if case == "holds":
         assert "knowledge, sft - base, OOD points: -20.0" in result.measurement
@@ -131,7 +132,7 @@ def test_sft_lowers_and_steering_raises_ood_accuracy_against_the_base_model(case
 
 def test_ood_claim_without_the_base_models_evaluation_is_not_tested():
     runs, _ = ood_runs("holds")
-    result = claims.claim_ood(steering_table(), runs, {}, SAMPLES, SEED)
+    result = infosteer.claim_ood(steering_table(), runs, {}, SAMPLES, SEED)
     assert result.verdict == NOT_TESTED and "base model was not evaluated" in result.rule
 
 
@@ -154,16 +155,16 @@ def layer_group_runs(case, groups=GROUPS):
 @pytest.mark.parametrize("case", CASES)
 def test_early_middle_beats_all_layers_and_late_is_worst(case):
     steering, correctness = layer_group_runs(case)
-    result = claims.claim_layer_groups(steering, correctness, SAMPLES, SEED)
+    result = infosteer.claim_layer_groups(steering, correctness, SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
     assert result.measurement.count("late - ") == 4
 
 
 def test_layer_groups_without_a_late_run_or_without_predictions_are_not_tested():
     steering, correctness = layer_group_runs("holds", {g: m for g, m in GROUPS.items() if g != "late"})
-    assert claims.claim_layer_groups(steering, correctness, SAMPLES, SEED).verdict == NOT_TESTED
+    assert infosteer.claim_layer_groups(steering, correctness, SAMPLES, SEED).verdict == NOT_TESTED
     steering, _ = layer_group_runs("holds")
-    assert claims.claim_layer_groups(steering, {}, SAMPLES, SEED).verdict == NOT_TESTED
+    assert infosteer.claim_layer_groups(steering, {}, SAMPLES, SEED).verdict == NOT_TESTED
 
 
 # --- InfoSteer: key shift and flux -----------------------------------------------------------------
@@ -177,18 +178,18 @@ def key_shares(case):
     rows = [{"method": "base", "seed": None, "low": 0.25, "medium": 0.5, "high": 0.25}]
     for method, low in LOW_SHARES[case].items():
         for seed, noise in enumerate((-0.01, 0.0, 0.01)):
-            rows.append({"method": method, "seed": seed, "low": low + noise, "medium": 0.5, "high": 0.5 - low - noise})
-    return pd.DataFrame(rows)
+            rows.append({"method": method, "seed": str(seed), "low": low + noise, "medium": 0.5, "high": 0.5 - low - noise})
+    return pl.from_dicts(rows, infer_schema_length=None)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_sft_moves_keys_to_the_low_region_and_steering_away_from_it(case):
-    assert claims.claim_key_shift(steering_table(), key_shares(case)).verdict == EXPECTED[case]
+    assert infosteer.claim_key_shift(steering_table(), key_shares(case)).verdict == EXPECTED[case]
 
 
 def test_key_shift_without_the_base_models_shares_is_not_tested():
     shares = key_shares("holds")
-    assert claims.claim_key_shift(steering_table(), shares[shares.method != "base"]).verdict == NOT_TESTED
+    assert infosteer.claim_key_shift(steering_table(), shares.filter(pl.col("method") != "base")).verdict == NOT_TESTED
 
 
 FLUX_MEANS = {  # (content, low classes) flux per method
@@ -209,18 +210,18 @@ def flux_tokens(case, methods=("sft", "int", "reg")):
                     mean = content if token_class == "content" else low
                     rows.append({"method": method, "seed": seed, "prompt_id": f"p{prompt}", "token_class": token_class,
                                  "flux": mean + rng.normal(0, 0.3)})
-    return pd.DataFrame(rows)
+    return pl.from_dicts(rows)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_flux_is_lower_on_function_tokens_and_steering_changes_the_gap(case):
-    result = claims.claim_flux(steering_table(), flux_tokens(case), SAMPLES, SEED)
+    result = infosteer.claim_flux(steering_table(), flux_tokens(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
 
 
 def test_flux_without_a_steered_run_is_not_tested():
-    assert claims.claim_flux(steering_table(), flux_tokens("holds", methods=("sft",)), SAMPLES, SEED).verdict == NOT_TESTED
-    assert claims.claim_flux(steering_table(), None, SAMPLES, SEED).verdict == NOT_TESTED
+    assert infosteer.claim_flux(steering_table(), flux_tokens("holds", methods=("sft",)), SAMPLES, SEED).verdict == NOT_TESTED
+    assert infosteer.claim_flux(steering_table(), None, SAMPLES, SEED).verdict == NOT_TESTED
 
 
 # --- InfoRidge -------------------------------------------------------------------------------------
@@ -246,19 +247,19 @@ def mi_table(case, task="modular", last_layer="both", run_seeds=3, sample_seeds=
                     rows.append({"task": task, "method": "sft", "seed": seed, "point": point, "split": "test_id", "quantity": "hidden",
                                  "layer": layer, "final_norm": final_norm, "sample_seed": sample_seed,
                                  "mi": value + rng.normal(0, 0.01) if point else rng.random()})
-    return pd.DataFrame(rows)
+    return pl.from_dicts(rows)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_ridge_layer_inside_the_upper_middle_depth(case):
-    result = claims.claim_ridge_depth(mi_table(case), SAMPLES, SEED)
+    result = inforidge.claim_ridge_depth(mi_table(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
     if case == "holds":
         assert "ridge layer 6 of 8, depth fraction: 0.75 [0.75, 0.75]" in result.measurement
 
 
 def test_ridge_without_sft_curves_is_not_tested():
-    assert claims.claim_ridge_depth(mi_table("holds").assign(method="int"), SAMPLES, SEED).verdict == NOT_TESTED
+    assert inforidge.claim_ridge_depth(mi_table("holds").with_columns(method=pl.lit("int")), SAMPLES, SEED).verdict == NOT_TESTED
 
 
 EXITS = {  # (ID, OOD) early-exit accuracy over layers 0..8 per run seed
@@ -278,33 +279,33 @@ def early_exit_table(case):
             for layer, final_norm, value in [*((layer, False, v) for layer, v in enumerate(curve)), (LAYERS, True, curve[-1])]:
                 for point in (0, 1):
                     rows.append({"task": "modular", "method": "sft", "seed": seed, "point": point, "split": split, "layer": layer,
-                                 "final_norm": final_norm, "accuracy": value if point else 0.0})
-    return pd.DataFrame(rows)
+                                 "final_norm": final_norm, "accuracy": float(value) if point else 0.0})
+    return pl.from_dicts(rows)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_ridge_next_to_the_best_ood_exit_and_id_exit_peaking_last(case):
-    result = claims.claim_ridge_early_exit(mi_table("holds"), early_exit_table(case), SAMPLES, SEED)
+    result = inforidge.claim_ridge_early_exit(mi_table("holds"), early_exit_table(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
 
 
 def test_early_exit_claim_without_exit_curves_or_with_zero_accuracy():
-    no_exits = early_exit_table("holds").iloc[0:0]
-    assert claims.claim_ridge_early_exit(mi_table("holds"), no_exits, SAMPLES, SEED).verdict == NOT_TESTED
-    zero = claims.claim_ridge_early_exit(mi_table("holds"), early_exit_table("holds").assign(accuracy=0.0), SAMPLES, SEED)
+    no_exits = early_exit_table("holds").clear()
+    assert inforidge.claim_ridge_early_exit(mi_table("holds"), no_exits, SAMPLES, SEED).verdict == NOT_TESTED
+    zero = inforidge.claim_ridge_early_exit(mi_table("holds"), early_exit_table("holds").with_columns(accuracy=pl.lit(0.0)), SAMPLES, SEED)
     assert zero.verdict == NOT_TESTED and "accuracy is 0 at every layer" in zero.measurement
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_final_layer_drop_before_the_final_norm(case):
-    result = claims.claim_raw_last_layer(mi_table(case), SAMPLES, SEED)
+    result = inforidge.claim_raw_last_layer(mi_table(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
     assert "after the final norm" in result.measurement  # the paper's reading, as context
 
 
 def test_raw_last_layer_claim_needs_the_raw_last_layer():
-    assert claims.claim_raw_last_layer(mi_table("holds", last_layer="normed"), SAMPLES, SEED).verdict == NOT_TESTED
-    assert claims.claim_raw_last_layer(mi_table("holds", last_layer="raw"), SAMPLES, SEED).verdict == REPRODUCED
+    assert inforidge.claim_raw_last_layer(mi_table("holds", last_layer="normed"), SAMPLES, SEED).verdict == NOT_TESTED
+    assert inforidge.claim_raw_last_layer(mi_table("holds", last_layer="raw"), SAMPLES, SEED).verdict == REPRODUCED
 
 
 # beta(OOD fit) - beta(ID fit) per block, for run seeds 0, 1, 2
@@ -322,18 +323,18 @@ def betas_table(case):
                     shift = BETA_DIFFERENCES[case].get(block, [0.0] * 3)[run_seed] if fit_split == "ood" else 0.0
                     rows.append({"task": "modular", "method": "sft", "run_seed": run_seed, "seed": fit_seed, "fit_split": fit_split,
                                  "layer": block, "beta": 1.0 + shift + rng.normal(0, 0.01)})
-    return pd.DataFrame(rows)
+    return pl.from_dicts(rows)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_ood_betas_lower_on_the_last_block_and_higher_on_the_ridge(case):
-    result = claims.claim_residual_scaling(mi_table("holds"), betas_table(case), SAMPLES, SEED)
+    result = inforidge.claim_residual_scaling(mi_table("holds"), betas_table(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
 
 
 def test_residual_scaling_without_fits_or_without_an_inner_ridge():
-    assert claims.claim_residual_scaling(mi_table("holds"), betas_table("holds").iloc[0:0], SAMPLES, SEED).verdict == NOT_TESTED
-    last_ridge = claims.claim_residual_scaling(mi_table("fails"), betas_table("holds"), SAMPLES, SEED)
+    assert inforidge.claim_residual_scaling(mi_table("holds"), betas_table("holds").clear(), SAMPLES, SEED).verdict == NOT_TESTED
+    last_ridge = inforidge.claim_residual_scaling(mi_table("fails"), betas_table("holds"), SAMPLES, SEED)
     assert "the ridge is layer 8" in last_ridge.measurement
 
 
@@ -341,67 +342,70 @@ def test_residual_scaling_without_fits_or_without_an_inner_ridge():
 def test_ridge_under_other_kernels(case):
     settings = [("gaussian", 1.0, mi_table("holds")), ("laplacian", 1.0, mi_table(case)), ("polynomial", 1.0, mi_table("holds")),
                 ("gaussian", 0.5, mi_table("holds"))]
-    result = claims.claim_kernels(settings, SAMPLES, SEED)
+    result = inforidge.claim_kernels(settings, SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
     assert "widths not varied" not in result.measurement
 
 
 def test_kernel_claim_with_the_gaussian_kernel_only_is_not_tested():
-    result = claims.claim_kernels([("gaussian", 1.0, mi_table("holds"))], SAMPLES, SEED)
+    result = inforidge.claim_kernels([("gaussian", 1.0, mi_table("holds"))], SAMPLES, SEED)
     assert result.verdict == NOT_TESTED and "laplacian and polynomial not run" in result.rule
 
 
 # --- the command -----------------------------------------------------------------------------------
 
 
-def write_eval(folder, task, method, seed, split, table_row):
+def write_eval(folder, task, method, seed, split, table):
+    """The metrics and predictions files of the run `seed` of a correctness Matrix."""
     stem = folder / "eval" / f"{task}-{method}-{seed}-{split}"
     stem.parent.mkdir(exist_ok=True)
-    pd.DataFrame({"id": table_row.index, "correct": table_row.to_numpy().astype(bool)}).to_csv(stem.with_suffix(".csv"), index=False)
+    correct = table.values[table.rows.index(seed)]
+    pl.DataFrame({"id": list(table.columns), "correct": correct.astype(bool)}).write_csv(stem.with_suffix(".csv"))
     tags = {"task": task, "method": method, "seed": str(seed), "split": split}
-    stem.with_suffix(".json").write_text(json.dumps({"n": len(table_row), "accuracy": float(table_row.mean()), "by_group": {}, "tags": tags}))
+    stem.with_suffix(".json").write_text(json.dumps({"n": len(correct), "accuracy": float(correct.mean()), "by_group": {}, "tags": tags}))
     return stem.with_suffix(".json")
 
 
 def write_flux(path, tokens):
-    from infoflow import flux, parquet
+    from infoflow import parquet
+    from infoflow.infosteer import flux
 
     schema = flux.schema(LAYERS)
     columns = {"run": "r", "task": "knowledge", "position": np.arange(len(tokens)), "token_id": np.zeros(len(tokens), dtype=int),
-               "text": ["w"] * len(tokens), "copied": (tokens.token_class == "copied").tolist(),
-               "entropy": np.repeat(tokens.flux.to_numpy()[:, None], LAYERS, axis=1), **{c: tokens[c].tolist() for c in tokens}}
+               "text": ["w"] * len(tokens), "copied": (tokens["token_class"] == "copied").to_list(),
+               "entropy": np.repeat(tokens["flux"].to_numpy()[:, None], LAYERS, axis=1), **{c: tokens[c].to_list() for c in tokens.columns}}
     with parquet.writer(path, schema) as write:
         write(columns)
     return path
 
 
 def test_command_writes_every_claim(tmp_path):
-    """main() on synthetic files of every kind: one row per claim, in order; reg_neg equals SFT exactly (CI [0, 0]),
+    """check.main() on synthetic files of every kind: one row per claim, in order; reg_neg equals SFT exactly (CI [0, 0]),
     and neither a late-layer run nor a polynomial kernel estimate exists."""
     steering = steering_table(diffs={"int": DIFFERENCES["holds"], "reg": DIFFERENCES["fails"]})
-    steering.to_csv(tmp_path / "steering.csv", index=False)
+    steering.write_csv(tmp_path / "steering.csv")
     runs, base = ood_runs("holds")
-    metrics = [write_eval(tmp_path, task, method, seed, split, table.loc[seed]) for (task, method, split), table in runs.items() for seed in table.index]
-    base_metrics = [write_eval(tmp_path, task, method, 0, split, table.loc[0]) for (task, method, split), table in base.items()]
+    metrics = [write_eval(tmp_path, task, method, seed, split, table) for (task, method, split), table in runs.items() for seed in table.rows]
+    base_metrics = [write_eval(tmp_path, task, method, 0, split, table) for (task, method, split), table in base.items()]
     key_files = []
-    for i, row in key_shares("holds").iterrows():
+    for i, row in enumerate(key_shares("holds").iter_rows(named=True)):
         key_files.append(tmp_path / f"keys{i}.json")
-        tags = {"method": row.method} if row.method == "base" else {"method": row.method, "seed": str(row.seed)}
+        tags = {"method": row["method"]} if row["method"] == "base" else {"method": row["method"], "seed": str(row["seed"])}
         key_files[-1].write_text(json.dumps({"overall": {r: row[r] for r in ("low", "medium", "high")}, "tags": tags}))
     flux_file = write_flux(tmp_path / "tokens.parquet", flux_tokens("holds"))
     tables = {"mi": mi_table("holds"), "early_exit": early_exit_table("holds"), "betas": betas_table("holds"),
-              "laplacian": mi_table("holds").assign(kernel="laplacian", sigma=1.0)}  # as infoflow.kernel_check writes it
+              "laplacian": mi_table("holds").with_columns(kernel=pl.lit("laplacian"), sigma=pl.lit(1.0))}  # as infoflow.inforidge.kernel_check writes it
     for name, table in tables.items():
-        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        table.write_csv(tmp_path / f"{name}.csv")
     out = {"md": tmp_path / "out" / "claims.md", "csv": tmp_path / "out" / "claims.csv"}
-    claims.main(["--steering", str(tmp_path / "steering.csv"), "--metrics", *map(str, metrics), "--base-metrics", *map(str, base_metrics),
+    check.main(["--steering", str(tmp_path / "steering.csv"), "--metrics", *map(str, metrics), "--base-metrics", *map(str, base_metrics),
                  "--key-shares", *map(str, key_files), "--flux-tokens", str(flux_file), "--mi", str(tmp_path / "mi.csv"),
                  "--early-exit", str(tmp_path / "early_exit.csv"), "--betas", str(tmp_path / "betas.csv"),
                  "--kernel", "gaussian", "--sigma", "1.0", "--kernel-mi", str(tmp_path / "laplacian.csv"),
                  "--bootstrap-samples", str(SAMPLES), "--seed", str(SEED), "--markdown", str(out["md"]), "--csv", str(out["csv"])])
-    table = pd.read_csv(out["csv"], dtype={"number": str})
-    assert table.number.tolist() == [str(n) for n in range(1, 13)]
-    assert dict(zip(table.number, table.verdict)) == {
+    table = pl.read_csv(out["csv"], schema_overrides={"number": pl.String})
+    assert table["number"].to_list() == [str(n) for n in range(1, 13)]
+    assert dict(zip(table["number"], table["verdict"])) == {
         "1": REPRODUCED, "2": NOT_REPRODUCED, "3": REPRODUCED, "4": NOT_REPRODUCED, "5": NOT_TESTED, "6": REPRODUCED, "7": REPRODUCED,
         "8": REPRODUCED, "9": REPRODUCED, "10": REPRODUCED, "11": REPRODUCED, "12": NOT_TESTED,
     }

@@ -3,8 +3,9 @@ import json
 import pytest
 
 from conftest import run_module
-from infoflow import models
-from infoflow.evaluate import exact_match, greedy_generate, score
+from infoflow.training import models
+from infoflow.posttrain.evaluate import exact_match, score
+from infoflow.training.generation import greedy_generate
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_score_counts_per_group():
     examples = [{"id": str(i), "answer": "a", "attribute": g} for i, g in enumerate(["x", "x", "y", "y"])]
     frame, metrics = score(examples, ["a", "b", "a", "a"], "attribute")
     assert metrics == {"n": 4, "accuracy": 0.75, "by_group": {"x": {"n": 2, "accuracy": 0.5}, "y": {"n": 2, "accuracy": 1.0}}}
-    assert frame.correct.tolist() == [True, False, True, True]
+    assert frame["correct"].to_list() == [True, False, True, True]
 
 
 def test_batched_left_padded_generation_equals_one_by_one(tiny_world, tiny_model_dir):
@@ -41,7 +42,7 @@ def test_batched_left_padded_generation_equals_one_by_one(tiny_world, tiny_model
 
 def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny_model_dir, tmp_path):
     predictions, metrics = tmp_path / "p.csv", tmp_path / "m.json"
-    run_module("evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
+    run_module("posttrain.evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
                "--max-new-tokens", 2, "--batch-size", 8, "--tags", "task=knowledge", "--splits", "test_id",
                "--threads", 1, "--predictions", predictions, "--metrics", metrics)
     result = json.loads(metrics.read_text())
@@ -52,7 +53,7 @@ def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny
 
 def test_evaluate_command_scores_several_splits_under_steering(tiny_world, tiny_model_dir, tmp_path):
     paths = {s: (tmp_path / f"{s}.csv", tmp_path / f"{s}.json") for s in ("test_id", "test_ood")}
-    run_module("evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
+    run_module("posttrain.evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
                tiny_world["paths"]["k_test_ood"], "--splits", "test_id", "test_ood", "--max-new-tokens", 2,
                "--batch-size", 8, "--method", "intervention", "--steering", "p=0.2", "alpha=3.0", "--threads", 1,
                "--predictions", *(p[0] for p in paths.values()), "--metrics", *(p[1] for p in paths.values()))
@@ -64,7 +65,7 @@ def test_evaluate_command_scores_several_splits_under_steering(tiny_world, tiny_
 def test_bad_example_file_stops_with_file_and_row(tiny_model_dir, tmp_path):
     examples = tmp_path / "bad.jsonl"
     examples.write_text('{"id": "a", "split": "t", "prompt": "p", "answer": "x"}\n{"id": "b", "split": "t", "prompt": "p"}\n')
-    result = run_module("evaluate", "--model", tiny_model_dir, "--examples", examples, "--splits", "t", "--max-new-tokens", 2,
+    result = run_module("posttrain.evaluate", "--model", tiny_model_dir, "--examples", examples, "--splits", "t", "--max-new-tokens", 2,
                         "--batch-size", 8, "--threads", 1, "--predictions", tmp_path / "p.csv",
                         "--metrics", tmp_path / "m.json", check=False)
     assert result.returncode == 1
@@ -73,7 +74,7 @@ def test_bad_example_file_stops_with_file_and_row(tiny_model_dir, tmp_path):
 
 
 def test_public_data_set_examples_are_read_from_parquet_and_scored_by_answer_type(tmp_path):
-    from infoflow import real_data
+    from infoflow.world import public_data
     from infoflow.io import read_examples
 
     rows = [
@@ -82,9 +83,9 @@ def test_public_data_set_examples_are_read_from_parquet_and_scored_by_answer_typ
         {"id": "piqa-test-00000", "split": "test", "source": "piqa", "prompt": "Which? The correct answer is",
          "answer": "solution2", "answer_type": "choice", "choices": ["solution1", "solution2"]},
     ]
-    real_data.write(rows, tmp_path / "test.parquet")
+    public_data.write(rows, tmp_path / "test.parquet")
     examples = read_examples(tmp_path / "test.parquet")
     assert examples == rows
     frame, metrics = score(examples, [" 1,234. Next question", " solution1 is wrong"], "source")
-    assert frame.correct.tolist() == [True, False]
+    assert frame["correct"].to_list() == [True, False]
     assert metrics["by_group"] == {"gsm8k": {"n": 1, "accuracy": 1.0}, "piqa": {"n": 1, "accuracy": 0.0}}

@@ -1,17 +1,20 @@
 import json
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 
 from conftest import run_module
-from infoflow import activations, models, parquet
-from infoflow.extract import final_norm
-from infoflow.finetune import encode
+from infoflow import parquet
+from infoflow.inforidge import activations
+from infoflow.training import models
+from infoflow.inforidge.extract import final_norm
+from infoflow.training.sft_data import encode
 from infoflow.io import DataError, read_examples
-from infoflow.keys import decoder_layers
+from infoflow.training.layers import decoder_layers
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +22,7 @@ def checkpoints(tiny_world, tiny_model_dir, tmp_path_factory):
     """A short SFT run of the tiny model that saves step 0 and 3 evenly spaced checkpoints."""
     root = tmp_path_factory.mktemp("run")
     run_module(
-        "finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "sft",
+        "posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "sft",
         "--learning-rate", 1e-3, "--epochs", 2, "--batch-size", 4, "--warmup-steps", 0, "--weight-decay", 0.0,
         "--seed", 0, "--threads", 1, "--out", root / "model", "--history", root / "history.json",
         "--checkpoints", 3, "--checkpoint-dir", root / "checkpoints",
@@ -45,7 +48,7 @@ def test_checkpoints_span_training_from_step_0_to_the_final_model(checkpoints, t
 
 def extract(checkpoints, tiny_world, out, *extra, sample=6, last_layer="both"):
     return run_module(
-        "extract", "--checkpoints", checkpoints / "checkpoints" / "point03", "--out", out,
+        "inforidge.extract", "--checkpoints", checkpoints / "checkpoints" / "point03", "--out", out,
         "--examples", tiny_world["paths"]["k_test_id"], tiny_world["paths"]["k_test_ood"],
         "--sample", sample, "--sample-seed", 0, "--batch-size", 4, "--last-layer", last_layer,
         "--task", "knowledge", "--method", "sft", "--seed", 0, "--threads", 1, *extra,
@@ -101,7 +104,7 @@ def test_last_layer_flag_chooses_the_rows(checkpoints, tiny_world, tmp_path):
 
 
 def test_sample_larger_than_the_split_is_an_error_naming_the_count(checkpoints, tiny_world, tmp_path):
-    result = run_module("extract", *extract_args(checkpoints, tiny_world, tmp_path / "x.parquet", sample=1000), check=False)
+    result = run_module("inforidge.extract", *extract_args(checkpoints, tiny_world, tmp_path / "x.parquet", sample=1000), check=False)
     assert result.returncode == 1
     assert "1000 examples requested for extraction, 20 exist" in result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
@@ -148,17 +151,37 @@ def test_streamed_writer_round_trips_and_leaves_nothing_on_error(tmp_path):
          "column 'target' is list<.*double>, expected a fixed-size list of float32"),
     ],
 )
-def test_damaged_files_are_errors_naming_file_and_column(tmp_path, damage, message):
+@pytest.mark.parametrize("reader", [activations.read, activations.scan])
+def test_damaged_files_are_errors_naming_file_and_column(tmp_path, damage, message, reader):
     path = tmp_path / "bad.parquet"
     pq.write_table(damage(pa.Table.from_batches([parquet.record_batch(small_table(), activations.schema(3))])), path)
     with pytest.raises(DataError, match=message) as error:
-        activations.read(path)
+        reader(path)
     assert str(path) in str(error.value)
 
 
-def test_truncated_file_is_an_error_naming_it(tmp_path):
+@pytest.mark.parametrize("reader", [activations.read, activations.scan])
+def test_truncated_file_is_an_error_naming_it(tmp_path, reader):
     path = tmp_path / "cut.parquet"
     pq.write_table(pa.Table.from_batches([parquet.record_batch(small_table(), activations.schema(3))]), path)
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(DataError, match="not a readable Parquet file"):
-        activations.read(path)
+        reader(path)
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        reader(tmp_path / "missing.parquet")
+
+
+def test_scan_reads_only_the_columns_and_rows_asked_for(tmp_path):
+    columns = small_table(rows=4)
+    columns["split"] = ["test_id", "test_ood", "test_id", "test_ood"]
+    columns["hidden"] = np.arange(12.0).reshape(4, 3)
+    columns["hidden"][1, 0] = np.nan  # in a test_ood row only
+    path = tmp_path / "a.parquet"
+    with activations.writer(path, 3) as write:
+        write(columns)
+    frame = activations.scan(path, ["layer", "hidden"], pl.col("split") == "test_id")
+    assert frame.columns == ["layer", "hidden"] and frame["layer"].to_list() == [0, 2]
+    assert np.array_equal(frame["hidden"].to_numpy(), np.array([[0, 1, 2], [6, 7, 8]], np.float32))
+    assert frame["hidden"].to_numpy().dtype == np.float32
+    with pytest.raises(DataError, match="column 'hidden' has NaN or infinite values in 1 rows"):
+        activations.scan(path, ["hidden"], pl.col("split") == "test_ood")

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import run_module
-from infoflow import models
-from infoflow.finetune import IGNORE_INDEX, PadCollator, encode
+from infoflow.training import models
+from infoflow.training.sft_data import IGNORE_INDEX, PadCollator, encode
 
 
 def test_labels_cover_answer_and_eos_only(tiny_world):
@@ -38,7 +38,7 @@ def test_finetune_command_trains_and_saves_a_loadable_model(tiny_world, tiny_mod
     args = ["--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "sft",
             "--learning-rate", 1e-3, "--epochs", 2, "--batch-size", 4, "--warmup-steps", 0,
             "--weight-decay", 0.0, "--seed", 0, "--threads", 1, "--out", out, "--history", history]
-    run_module("finetune", *args)
+    run_module("posttrain.finetune", *args)
     losses = [entry["loss"] for entry in json.loads(history.read_text())]
     assert losses and all(l > 0 for l in losses)
     tuned, _ = models.load(out)
@@ -47,7 +47,7 @@ def test_finetune_command_trains_and_saves_a_loadable_model(tiny_world, tiny_mod
     assert any(changed)
     assert not list(out.glob(".partial-*"))
     # Same seed, same data: the same weights.
-    run_module("finetune", *args[:-4], "--out", tmp_path / "again", "--history", tmp_path / "again.json")
+    run_module("posttrain.finetune", *args[:-4], "--out", tmp_path / "again", "--history", tmp_path / "again.json")
     again, _ = models.load(tmp_path / "again")
     assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), again.state_dict().values()))
 
@@ -56,7 +56,7 @@ def test_lora_method_trains_adapters_only_and_saves_merged_plain_models(tiny_wor
     from safetensors import safe_open
 
     out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
-    run_module("finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "lora",
+    run_module("posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "lora",
                "--method-params", "r=4", "alpha=8", "dropout=0.0", "target_modules=q_proj,v_proj,down_proj",
                "--learning-rate", 1e-2, "--epochs", 1, "--batch-size", 4, "--warmup-steps", 0, "--weight-decay", 0.0,
                "--seed", 0, "--threads", 1, "--checkpoints", 1, "--checkpoint-dir", checkpoints,
@@ -75,7 +75,7 @@ def test_lora_method_trains_adapters_only_and_saves_merged_plain_models(tiny_wor
 
 
 def test_unknown_lora_parameter_is_one_line(tiny_world, tiny_model_dir, tmp_path):
-    result = run_module("finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "lora",
+    result = run_module("posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "lora",
                         "--method-params", "rank=4", "--learning-rate", 1e-2, "--epochs", 1, "--batch-size", 4,
                         "--warmup-steps", 0, "--weight-decay", 0.0, "--seed", 0, "--threads", 1,
                         "--out", tmp_path / "m", "--history", tmp_path / "h.json", check=False)
@@ -84,7 +84,7 @@ def test_unknown_lora_parameter_is_one_line(tiny_world, tiny_model_dir, tmp_path
 
 def test_gradient_checkpointing_and_accumulation_with_the_regulariser(tiny_world, tiny_model_dir, tmp_path):
     history = tmp_path / "history.json"
-    run_module("finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "regularization",
+    run_module("posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "regularization",
                "--method-params", "lam=0.1", "--learning-rate", 1e-3, "--epochs", 1, "--batch-size", 2,
                "--gradient-accumulation-steps", 2, "--gradient-checkpointing", "--warmup-steps", 0, "--weight-decay", 0.0,
                "--seed", 0, "--threads", 1, "--dtype", "float32", "--out", tmp_path / "model", "--history", history)

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from conftest import run_module
-from infoflow import models, parquet
-from infoflow.evaluate import generate_ids
-from infoflow.flux import schema
+from infoflow import parquet
+from infoflow.training import models
+from infoflow.training.generation import generate_ids
+from infoflow.infosteer.flux import schema
 from infoflow.io import read_examples
-from infoflow.keys import memory_modules
-from infoflow.steer import key_entropy
-from infoflow.token_classes import token_class
+from infoflow.training.layers import memory_modules
+from infoflow.infosteer.steer import key_entropy
+from infoflow.world.token_classes import token_class
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def test_token_classes(text, copied, expected):
 
 def test_parquet_entropies_equal_a_direct_hooked_forward_pass(tiny_world, tiny_model_dir, tmp_path):
     out = tmp_path / "tokens.parquet"
-    run_module("flux", "--model", tiny_model_dir, "--prompts", tiny_world["paths"]["k_cloze"], "--sample", 6,
+    run_module("infosteer.flux", "--model", tiny_model_dir, "--prompts", tiny_world["paths"]["k_cloze"], "--sample", 6,
                "--sample-seed", 0, "--max-new-tokens", 5, "--batch-size", 4, "--normalization", "abs",
                "--task", "knowledge", "--method", "sft", "--seed", 0, "--threads", 1, "--out", out)
     table = pq.read_table(out)
@@ -104,10 +105,10 @@ def test_report_means_paired_differences_and_rendering(tmp_path):
     prompts = tmp_path / "prompts.jsonl"
     pd.DataFrame({"id": [f"p{i}" for i in range(6)], "prompt": [f"prompt {i} <x>" for i in range(6)]}).to_json(prompts, orient="records", lines=True)
     out = {k: tmp_path / f"{k}.out" for k in ("classes", "comparison", "layers", "markdown", "html")}
-    run_module("flux_report", "tables", "--tokens", *paths, "--prompts", prompts, "--bootstrap-samples", 300, "--seed", 0,
+    run_module("report.flux_tables", "--tokens", *paths, "--prompts", prompts, "--bootstrap-samples", 300, "--seed", 0,
                "--render-prompts", 2, "--classes", out["classes"], "--comparison", out["comparison"],
                "--layers", out["layers"], "--markdown", out["markdown"], "--html", out["html"])
-    run_module("flux_report", "figures", "--tokens", *paths, "--classes", out["classes"], "--render-prompts", 2, "--dpi", 40,
+    run_module("report.flux_figures", "--tokens", *paths, "--classes", out["classes"], "--render-prompts", 2, "--dpi", 40,
                "--examples-figure", tmp_path / "ex.png", "--classes-figure", tmp_path / "bars.png")
     classes = pd.read_csv(out["classes"]).set_index(["method", "token_class"])
     assert classes.flux[("sft", "content")] == pytest.approx(3.0, abs=0.01)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import run_module
-from infoflow import models
-from infoflow.key_shift import collect_keys, sample_prompts, shares, thresholds
+from infoflow.training import models
+from infoflow.infosteer.key_shift import collect_keys, sample_prompts, shares, thresholds
 
 
 def test_shares_on_hand_made_keys():
@@ -35,12 +35,13 @@ def test_collected_keys_are_the_real_tokens_keys(tiny_world, tiny_model_dir):
 def test_thresholds_shares_and_report_commands(tiny_world, tiny_model_dir, tmp_path):
     common = ["--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"], "--n", 6, "--seed", 0,
               "--batch-size", 4, "--threads", 1]
-    run_module("key_shift", "thresholds", *common, "--out", tmp_path / "t.json", "--shares", tmp_path / "base.json")
-    run_module("key_shift", "shares", *common, "--thresholds", tmp_path / "t.json", "--tags", "method=sft", "seed=0",
+    run_module("infosteer.key_shift", "thresholds", *common, "--out", tmp_path / "t.json", "--shares", tmp_path / "base.json")
+    run_module("infosteer.key_shift", "shares", *common, "--thresholds", tmp_path / "t.json", "--tags", "method=sft", "seed=0",
                "--out", tmp_path / "sft.json")
     # The same model against its own thresholds reproduces the base shares.
     assert json.loads((tmp_path / "sft.json").read_text())["overall"] == json.loads((tmp_path / "base.json").read_text())["overall"]
-    run_module("key_shift_report", "--shares", tmp_path / "base.json", tmp_path / "sft.json", "--dpi", 40,
-               "--csv", tmp_path / "r.csv", "--markdown", tmp_path / "r.md", "--figure", tmp_path / "r.png")
+    run_module("report.key_shift_tables", "--shares", tmp_path / "base.json", tmp_path / "sft.json",
+               "--csv", tmp_path / "r.csv", "--markdown", tmp_path / "r.md")
+    run_module("report.key_shift_figures", "--table", tmp_path / "r.csv", "--dpi", 40, "--figure", tmp_path / "r.png")
     assert "| base | 1 |" in (tmp_path / "r.md").read_text() and "| sft | 1 |" in (tmp_path / "r.md").read_text()
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -3,7 +3,7 @@ import csv
 import pytest
 
 from conftest import run_module
-from infoflow import knowledge_world as kw
+from infoflow.world import knowledge_world as kw
 from infoflow.io import DataError
 
 SIZES = {"city": 6, "year": 8, "company": 5, "field": 4}
@@ -104,7 +104,7 @@ def test_render_command_fails_in_one_line_and_writes_nothing(tmp_path):
     write_facts(facts, ["Ann Bo,city,Paris", "Ann Bo,year", "Ann Bo,company,Acme", "Ann Bo,field,math"])
     outputs = {name: tmp_path / f"{name}.out" for name in ("corpus", "train", "test-id", "test-ood", "cloze")}
     result = run_module(
-        "knowledge_world", "render", "--facts", facts, "--biographies-per-entity", 2, "--qa-documents-per-entity", 1, "--sft-fraction", 0.5,
+        "world.knowledge_world", "render", "--facts", facts, "--biographies-per-entity", 2, "--qa-documents-per-entity", 1, "--sft-fraction", 0.5,
         "--seed", 0, *[x for name, path in outputs.items() for x in (f"--{name}", path)], check=False,
     )
     assert result.returncode == 1
@@ -114,7 +114,7 @@ def test_render_command_fails_in_one_line_and_writes_nothing(tmp_path):
 
 def test_facts_command_writes_a_readable_table(tmp_path):
     out = tmp_path / "facts.csv"
-    run_module("knowledge_world", "facts", "--entities", 7, "--cities", 3, "--years", 3, "--companies", 2, "--fields", 2, "--seed", 0, "--out", out)
+    run_module("world.knowledge_world", "facts", "--entities", 7, "--cities", 3, "--years", 3, "--companies", 2, "--fields", 2, "--seed", 0, "--out", out)
     with open(out) as f:
         assert len(list(csv.DictReader(f))) == 7 * len(kw.ATTRIBUTES)
     assert len(kw.read_facts(out)) == 7

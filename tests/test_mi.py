@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from infoflow import mi
-from infoflow.mi import _entropy_of_grams
+from infoflow.inforidge import mi
+from infoflow.inforidge.mi import _entropy_of_grams
 
 
 def rows(n, d, seed=0):

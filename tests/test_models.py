@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from infoflow import models
+from infoflow.training import models
 from infoflow.io import DataError
 
 

@@ -1,6 +1,6 @@
 import random
 
-from infoflow import modular_task as mt
+from infoflow.world import modular_task as mt
 
 
 def signals_and_noise(prompt):

@@ -7,7 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import run_module
-from infoflow import real_data as rd
+from infoflow.world import public_data as rd
+from infoflow.world.adapters import ADAPTERS, CLUTRR_RELATIONS
+from infoflow.world.records import RowCount
+from infoflow.world.scoring import extract_answer, is_correct
 from infoflow.io import DataError
 
 LEAD = "\n\nThe correct answer is"
@@ -182,7 +185,7 @@ def write_records(folder, layout, records):
 
 
 def test_every_data_set_has_a_case():
-    assert {case[1] for case in CASES} == set(rd.ADAPTERS)
+    assert {case[1] for case in CASES} == set(ADAPTERS)
 
 
 @pytest.mark.parametrize("case, dataset, layout, records, first_prompt, answers", CASES, ids=[c[0] for c in CASES])
@@ -207,19 +210,19 @@ def test_cli_writes_a_seeded_sample(tmp_path):
     source = write_records(tmp_path, "jsonl", CASES[0][3])
     out = tmp_path / "data" / "boolq" / "test.parquet"
     args = ["--dataset", "boolq", "--source", source, "--split", "test", "--out", out, "--limit", 2, "--seed", 3]
-    run_module("real_data", *args)
+    run_module("world.public_data", *args)
     first = pq.read_table(out)
     assert first.schema.equals(WRITTEN_SCHEMA) and first.num_rows == 2
     ids = first.column("id").to_pylist()
     assert ids == sorted(ids) and set(ids) < {"boolq-test-00000", "boolq-test-00001", "boolq-test-00002"}
-    run_module("real_data", *args)
+    run_module("world.public_data", *args)
     assert pq.read_table(out).equals(first)
 
 
 def test_cli_reports_an_unreachable_hub_in_one_line(tmp_path):
     out = tmp_path / "arc.parquet"
     source = "allenai/ai2_arc:ARC-Challenge"
-    result = run_module("real_data", "--dataset", "arc_challenge", "--source", source, "--split", "test", "--out", out, check=False)
+    result = run_module("world.public_data", "--dataset", "arc_challenge", "--source", source, "--split", "test", "--out", out, check=False)
     assert result.returncode == 1 and not out.exists()
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("infoflow: allenai/ai2_arc:ARC-Challenge: ") and "local path" in last and "network" in last
@@ -329,7 +332,7 @@ def test_bad_row_is_an_error_naming_file_and_row_or_is_skipped_and_counted(tmp_p
         rd.load(dataset, str(path), "test")
     assert "\n" not in str(error.value)
 
-    count = rd.RowCount()
+    count = RowCount()
     rows = rd.load(dataset, str(path), "test", "skip", count)
     assert [row["id"] for row in rows] == [f"{dataset}-test-00000", f"{dataset}-test-00002"]  # ids keep source positions
     summary = count.summary(written=2)
@@ -348,7 +351,7 @@ def test_blank_lines_are_no_rows_and_a_csv_may_start_with_a_byte_order_mark(tmp_
 def test_skip_counts_every_reason_and_quotes_the_first_few(tmp_path):
     path = tmp_path / "test.jsonl"
     path.write_bytes(jsonl(YES, *[{"answer": True}] * 7, {"question": 3, "answer": True}))
-    count = rd.RowCount()
+    count = RowCount()
     assert len(rd.load("boolq", str(path), "test", "skip", count)) == 1
     assert count.skipped["missing_field"]["rows"] == 7 and count.skipped["wrong_type"]["rows"] == 1
     assert count.skipped["missing_field"]["first"] == [f"{path}, row {row}: missing field 'question'" for row in range(2, 7)]
@@ -395,7 +398,7 @@ def test_cli_skips_bad_rows_per_entry_and_writes_a_summary(tmp_path):
         {"dataset": "gsm8k", "source": str(clean), "split": "test"},
     ]
     out, summary = tmp_path / "data" / "test_id.parquet", tmp_path / "data" / "test_id.summary.json"
-    result = run_module("real_data", "--entries", json.dumps(entries), "--split-name", "test_id", "--out", out, "--summary", summary)
+    result = run_module("world.public_data", "--entries", json.dumps(entries), "--split-name", "test_id", "--out", out, "--summary", summary)
     assert pq.read_table(out).column("id").to_pylist() == ["boolq-test-00000", "boolq-test-00003", "gsm8k-test-00000", "gsm8k-test-00001"]
     assert json.loads(summary.read_text()) == {
         "rows_read": 6, "rows_skipped": 2, "rows_kept": 4, "rows_written": 4,
@@ -412,7 +415,7 @@ def test_cli_skips_bad_rows_per_entry_and_writes_a_summary(tmp_path):
     entries[1]["split"] = "train"
     out.unlink()
     summary.unlink()
-    result = run_module("real_data", "--entries", json.dumps(entries), "--out", out, "--summary", summary, check=False)
+    result = run_module("world.public_data", "--entries", json.dumps(entries), "--out", out, "--summary", summary, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"infoflow: {dirty}, row 2: missing field 'question'"
     assert list((tmp_path / "data").iterdir()) == []  # neither file, nor a temporary one
@@ -421,7 +424,7 @@ def test_cli_skips_bad_rows_per_entry_and_writes_a_summary(tmp_path):
 def test_cli_refuses_entries_that_would_share_ids(tmp_path):
     source = write_records(tmp_path, "jsonl", CASES[0][3])
     entry = {"dataset": "boolq", "source": str(source), "split": "test"}
-    result = run_module("real_data", "--entries", json.dumps([entry, {**entry, "limit": 1}]), "--out", tmp_path / "o.parquet",
+    result = run_module("world.public_data", "--entries", json.dumps([entry, {**entry, "limit": 1}]), "--out", tmp_path / "o.parquet",
                         check=False)
     assert result.returncode == 2 and "entries read a data set split twice: [('boolq', 'test')]" in result.stderr
     assert not (tmp_path / "o.parquet").exists()
@@ -442,8 +445,8 @@ ANSWERS = ["answer1", "answer2", "answer3"]
         ("B) 21.5", "choice", LETTERS, "b"),
         ("The answer is B.", "choice", LETTERS, "b"),
         (" c", "choice", LETTERS, "c"),
-        (" grandson", "choice", rd.CLUTRR_RELATIONS, "grandson"),
-        (" son-in-law, since", "choice", rd.CLUTRR_RELATIONS, "son-in-law"),
+        (" grandson", "choice", CLUTRR_RELATIONS, "grandson"),
+        (" son-in-law, since", "choice", CLUTRR_RELATIONS, "son-in-law"),
         ("I do not know", "choice", ANSWERS, None),
         (" True", "yes_no", None, "true"),
         (" false.", "yes_no", None, "false"),
@@ -461,7 +464,7 @@ ANSWERS = ["answer1", "answer2", "answer3"]
     ],
 )
 def test_extract_answer(text, answer_type, choices, expected):
-    assert rd.extract_answer(text, answer_type, choices) == expected
+    assert extract_answer(text, answer_type, choices) == expected
 
 
 @pytest.mark.parametrize(
@@ -477,4 +480,4 @@ def test_extract_answer(text, answer_type, choices, expected):
     ],
 )
 def test_is_correct(text, row, correct):
-    assert rd.is_correct(text, row) is correct
+    assert is_correct(text, row) is correct

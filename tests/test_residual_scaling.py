@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from conftest import run_module
-from infoflow import cli, models, residual_scaling
-from infoflow.finetune import PadCollator, encode
-from infoflow.residual_scaling import answer_accuracy, attach, detach, fit
+from infoflow import cli
+from infoflow.inforidge import residual_scaling
+from infoflow.training import models
+from infoflow.training.sft_data import PadCollator, encode
+from infoflow.inforidge.residual_scaling import answer_accuracy, attach, detach, fit
 from test_steer import tiny
 
 
@@ -83,7 +85,7 @@ def test_answer_accuracy_is_the_plain_argmax_after_the_prompt(tiny_world, tiny_m
 def test_command_writes_betas_and_accuracies(tiny_world, tiny_model_dir, tmp_path):
     paths = tiny_world["paths"]
     out, summary = tmp_path / "betas.csv", tmp_path / "summary.json"
-    run_module("residual_scaling", "--model", tiny_model_dir, "--id", paths["m_test_id"], "--ood", paths["m_test_ood"],
+    run_module("inforidge.residual_scaling", "--model", tiny_model_dir, "--id", paths["m_test_id"], "--ood", paths["m_test_ood"],
                "--seeds", 2, "--fit-fraction", 0.5, "--batch-size", 4, "--learning-rate", 0.05, "--epochs", 1,
                "--threads", 1, "--tags", "task=modular", "method=sft", "seed=3", "--out", out, "--summary", summary)
     frame = pd.read_csv(out)

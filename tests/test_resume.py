@@ -23,7 +23,7 @@ def finetune_args(world, model_dir, out, **extra):
 
 def kill_after_checkpoint(args, resume_dir, step):
     """Start a training job and SIGKILL it as soon as its resume checkpoint at `step` is complete."""
-    job = subprocess.Popen([sys.executable, "-m", "infoflow.finetune", *args], cwd=REPO,
+    job = subprocess.Popen([sys.executable, "-m", "infoflow.posttrain.finetune", *args], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = resume_dir / f"checkpoint-{step}" / "complete"
     deadline = time.monotonic() + 300
@@ -39,13 +39,13 @@ def weights(folder):
 
 def test_killed_twice_then_resumed_ends_like_an_uninterrupted_run(tiny_world, tiny_model_dir, tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    run_module("finetune", *finetune_args(tiny_world, tiny_model_dir, whole))
+    run_module("posttrain.finetune", *finetune_args(tiny_world, tiny_model_dir, whole))
     resume_dir = killed / "resume"
     args = finetune_args(tiny_world, tiny_model_dir, killed, **{"--resume-dir": resume_dir, "--resume-every": 5})
     for step in (10, 60):  # early in the first epochs, and past the second InfoRidge checkpoint
         kill_after_checkpoint(args, resume_dir, step)
         assert not (killed / "model").exists() and not (killed / "checkpoints").exists()
-    run_module("finetune", *args)
+    run_module("posttrain.finetune", *args)
 
     assert json.loads((killed / "history.json").read_text()) == json.loads((whole / "history.json").read_text())
     for folder in ["model", *(f"checkpoints/point{p:02d}" for p in range(5))]:
@@ -60,15 +60,15 @@ def test_checkpoints_of_other_settings_are_not_resumed(tiny_world, tiny_model_di
     kill_after_checkpoint(args, resume_dir, 10)
     args[args.index("--learning-rate") + 1] = "2e-3"
     fresh = tmp_path / "fresh"
-    run_module("finetune", *args)
-    run_module("finetune", *finetune_args(tiny_world, tiny_model_dir, fresh, **{"--learning-rate": 2e-3}))
+    run_module("posttrain.finetune", *args)
+    run_module("posttrain.finetune", *finetune_args(tiny_world, tiny_model_dir, fresh, **{"--learning-rate": 2e-3}))
     assert json.loads((tmp_path / "history.json").read_text()) == json.loads((fresh / "history.json").read_text())
 
 
 def test_non_finite_loss_stops_at_its_step_without_a_model(tiny_world, tiny_model_dir, tmp_path):
     # With a learning rate of 1e30 the weights overflow after two updates: step 3's loss is NaN.
     args = finetune_args(tiny_world, tiny_model_dir, tmp_path, **{"--learning-rate": 1e30})
-    result = run_module("finetune", *args, check=False)
+    result = run_module("posttrain.finetune", *args, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("infoflow: regularization lam=0.01 seed=0: training loss is nan at step 3 (last finite loss ")

@@ -2,11 +2,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from conftest import run_module
-from infoflow import activations, ridge_report
-from infoflow.ridge import Checkpoint, early_exit, information, linear_probes
+from infoflow.inforidge import activations
+from infoflow.report import ridge_tables
+from infoflow.inforidge.ridge import Checkpoint, early_exit, information, linear_probes
 
 LAYERS, EXAMPLES, WIDTH, CLASSES = 4, 60, 8, 3
 
@@ -38,23 +40,31 @@ def test_information_peaks_at_the_planted_layer(tmp_path):
     checkpoint = Checkpoint(planted_checkpoint(tmp_path / "a.parquet"))
     table = information(checkpoint, n=40, seeds=3, kernel="gaussian", sigma=1.0, alpha=1.0)
     assert len(table) == 2 * 3 * 2 * (LAYERS + 2)  # splits x seeds x quantities x layer rows
-    curve = table[(table.quantity == "hidden") & ~table.final_norm].groupby("layer").mi.mean()
-    assert curve.idxmax() == 3 and curve[3] > 1.5 * curve.drop(3).max()  # noise layers carry only the estimator bias
+    hidden = table.filter((pl.col("quantity") == "hidden") & ~pl.col("final_norm"))
+    curve = dict(hidden.group_by("layer").agg(pl.col("mi").mean()).iter_rows())
+    others = max(mi for layer, mi in curve.items() if layer != 3)
+    assert max(curve, key=curve.get) == 3 and curve[3] > 1.5 * others  # noise layers carry only the estimator bias
     # Different sampling seeds draw different examples, hence different estimates.
-    assert table[(table.layer == 3) & (table.quantity == "hidden") & ~table.final_norm].mi.nunique() > 1
+    assert hidden.filter(pl.col("layer") == 3)["mi"].n_unique() > 1
+
+
+def accuracy_by_layer(table):
+    """{(split, layer, final_norm): accuracy} of an early-exit or probe table."""
+    rows = table.select("split", "layer", "final_norm", "accuracy").iter_rows()
+    return {(split, layer, final): accuracy for split, layer, final, accuracy in rows}
 
 
 def test_early_exit_and_probes_read_the_planted_answers(tmp_path):
     checkpoint = Checkpoint(planted_checkpoint(tmp_path / "a.parquet"))
-    exits = early_exit(checkpoint).set_index(["split", "layer", "final_norm"]).accuracy
+    exits = accuracy_by_layer(early_exit(checkpoint))
     assert exits[("test_id", 1, False)] == 0 and exits[("test_id", 2, False)] == 1 and exits[("test_ood", LAYERS, True)] == 1
-    probes = linear_probes(checkpoint, seed=0).set_index(["split", "layer", "final_norm"]).accuracy
+    probes = accuracy_by_layer(linear_probes(checkpoint, seed=0))
     assert probes[("test_id", 3, False)] > 0.9 and probes[("test_id", 1, False)] < 0.7
 
 
 def test_more_examples_than_extracted_is_an_error_naming_the_count(tmp_path):
     path = planted_checkpoint(tmp_path / "a.parquet")
-    result = run_module("ridge", "--activations", path, "--examples", 500, "--sample-seeds", 1, "--kernel", "gaussian",
+    result = run_module("inforidge.ridge", "--activations", path, "--examples", 500, "--sample-seeds", 1, "--kernel", "gaussian",
                         "--sigma", 1, "--alpha", 1, "--probe-seed", 0, "--threads", 1, "--mi", tmp_path / "mi.csv",
                         "--early-exit", tmp_path / "e.csv", "--probes", tmp_path / "p.csv", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -67,7 +77,7 @@ def test_tables_find_the_ridge_per_seed_and_over_checkpoints(tmp_path):
     for seed, layer in [(0, 3), (1, 2)]:
         paths = [planted_checkpoint(tmp_path / f"s{seed}p{p}.parquet", point=p, signal_layer=layer if p else 1, seed=seed) for p in (0, 1)]
         prefix = tmp_path / f"seed{seed}"
-        run_module("ridge", "--activations", *paths, "--examples", 40, "--sample-seeds", 2, "--kernel", "gaussian",
+        run_module("inforidge.ridge", "--activations", *paths, "--examples", 40, "--sample-seeds", 2, "--kernel", "gaussian",
                    "--sigma", 1, "--alpha", 1, "--probe-seed", 0, "--threads", 1, "--mi", f"{prefix}-mi.csv",
                    "--early-exit", f"{prefix}-e.csv", "--probes", f"{prefix}-p.csv")
         outputs[seed] = prefix
@@ -77,27 +87,27 @@ def test_tables_find_the_ridge_per_seed_and_over_checkpoints(tmp_path):
         for kind in ("e", "p"):
             pd.read_csv(f"{outputs[seed]}-{kind}.csv").assign(seed=seed, method="sft").to_csv(f"{outputs[seed]}-{kind}.csv", index=False)
     out = {name: tmp_path / f"{name}.out" for name in ("layers", "ridge", "betas", "md")}
-    run_module("ridge_report", "tables", "--mi", *(f"{p}-mi.csv" for p in outputs.values()),
+    run_module("report.ridge_tables", "--mi", *(f"{p}-mi.csv" for p in outputs.values()),
                "--early-exit", *(f"{p}-e.csv" for p in outputs.values()), "--probes", *(f"{p}-p.csv" for p in outputs.values()),
                "--layers", out["layers"], "--ridge", out["ridge"], "--residual-scaling", out["betas"], "--markdown", out["md"])
-    ridge = pd.read_csv(out["ridge"])
-    last = ridge[(ridge.point == 1) & (ridge.split == "test_id")].set_index("seed").ridge_layer
+    ridge = pl.read_csv(out["ridge"], schema_overrides={"seed": pl.String})
+    last = dict(ridge.filter((pl.col("point") == 1) & (pl.col("split") == "test_id")).select("seed", "ridge_layer").iter_rows())
     assert last["0"] == 3 and last["1"] == 2
-    assert set(ridge[ridge.point == 0].ridge_layer) == {1}
-    layers = pd.read_csv(out["layers"])
+    assert set(ridge.filter(pl.col("point") == 0)["ridge_layer"]) == {1}
+    layers = pl.read_csv(out["layers"])
     assert {"mi_hidden", "mi_hidden_band", "mi_residual", "early_exit", "probe", "step"} <= set(layers.columns)
-    assert layers.probe.notna().sum() == 2 * (LAYERS + 2)  # last checkpoint only
+    assert layers["probe"].is_not_null().sum() == 2 * (LAYERS + 2)  # last checkpoint only
     markdown = out["md"].read_text()
     assert "paper Table 1" in markdown and "4 (after final norm)" in markdown
 
 
 def test_beta_table_and_accuracy_change(tmp_path):
-    betas = pd.DataFrame({"task": "t", "method": "sft", "fit_split": ["id", "id", "ood", "ood"], "layer": [1, 1, 1, 1],
+    betas = pl.DataFrame({"task": "t", "method": "sft", "fit_split": ["id", "id", "ood", "ood"], "layer": [1, 1, 1, 1],
                           "beta": [1.0, 1.2, 0.5, 0.7], "seed": [0, 1, 0, 1]})
-    table = ridge_report.beta_table(betas).set_index("fit_split")
-    assert table.beta_mean["id"] == pytest.approx(1.1) and table.beta_mean["ood"] == pytest.approx(0.6)
+    table = dict(ridge_tables.beta_table(betas).select("fit_split", "beta_mean").iter_rows())
+    assert table["id"] == pytest.approx(1.1) and table["ood"] == pytest.approx(0.6)
     summary = tmp_path / "s.json"
     summary.write_text(json.dumps({"tags": {"task": "t", "method": "sft"}, "fits": [
         {"fit_split": "ood", "accuracy_before": {"id": 0.9, "ood": 0.2}, "accuracy_after": {"id": 0.8, "ood": 0.4}}]}))
-    change = ridge_report.accuracy_change([summary]).set_index("measured_on")
-    assert change.after["ood"] == pytest.approx(0.4) and change.before["id"] == pytest.approx(0.9)
+    change = {row["measured_on"]: row for row in ridge_tables.accuracy_change([summary]).iter_rows(named=True)}
+    assert change["ood"]["after"] == pytest.approx(0.4) and change["id"]["before"] == pytest.approx(0.9)

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from infoflow import models, training
-from infoflow.finetune import PadCollator, encode
-from infoflow.keys import UnsupportedModel, memory_modules, resolve_layers
-from infoflow.steer import Steering, intervene, key_entropy, parse_spec, steer
+from infoflow.training import models, trainer
+from infoflow.training.sft_data import PadCollator, encode
+from infoflow.training.layers import UnsupportedModel, memory_modules, resolve_layers
+from infoflow.infosteer.steer import Steering, intervene, key_entropy, parse_spec, steer
 
 ARCHITECTURES = {
     "llama": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2),
@@ -167,12 +167,12 @@ def run_training(model_dir, rows, steering_params=None, **overrides):
     data = [encode(tokenizer, r["prompt"], r["answer"]) for r in rows]
     collator = PadCollator(tokenizer.pad_token_id)
     if steering_params is None:
-        history = training.train(model, data, train_args(**overrides), scheduler="linear", run_label="test", collator=collator,
+        history = trainer.train(model, data, train_args(**overrides), scheduler="linear", run_label="test", collator=collator,
                                  logging_steps=1)
     else:
         method, params = steering_params
         with steer(model, method, **params) as steering:
-            history = training.train(model, data, train_args(**overrides), scheduler="linear", run_label="test",
+            history = trainer.train(model, data, train_args(**overrides), scheduler="linear", run_label="test",
                                      collator=collator, logging_steps=1, steering=steering)
     return [h["loss"] for h in history], model.state_dict()
 
@@ -210,11 +210,11 @@ def regulariser_gradient(model_dir, batches, accumulation_steps, tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=len(batches[0]["input_ids"]),
                              gradient_accumulation_steps=accumulation_steps, report_to="none")
     with steer(model, "regularization", lam=0.5) as steering:
-        trainer = training.SteeredTrainer(model=model.train(), args=args, steering=steering, run_label="test")
-        trainer.current_gradient_accumulation_steps = accumulation_steps
+        steered = trainer.SteeredTrainer(model=model.train(), args=args, steering=steering, run_label="test")
+        steered.current_gradient_accumulation_steps = accumulation_steps
         num_items = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
         for batch in batches:
-            trainer.training_step(model, batch, num_items_in_batch=torch.tensor(num_items))
+            steered.training_step(model, batch, num_items_in_batch=torch.tensor(num_items))
     return model.model.layers[0].mlp.gate_proj.weight.grad.clone()
 
 

@@ -79,7 +79,7 @@ def test_full_run_writes_well_formed_results(smoke_run):
 
 
 def test_inforidge_outputs(smoke_run):
-    from infoflow import activations
+    from infoflow.inforidge import activations
 
     results = smoke_run / "results"
     parquet = activations.read(results / "runs/modular/sft/seed1/activations/point02.parquet")
@@ -175,17 +175,23 @@ def jobs_after_editing(smoke_run, module):
 
 def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_run):
     # kernel_check estimates I(Z;Y) with mi.py too; the claims read both.
-    assert jobs_after_editing(smoke_run, "mi") == {
+    assert jobs_after_editing(smoke_run, "inforidge/mi") == {
         "ridge_analysis": 8, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
     }
 
 
-def test_editing_the_figure_module_reruns_no_model_job(smoke_run):
-    # The report modules that plot (and the claims, which read their tables) depend on figures.py.
-    assert jobs_after_editing(smoke_run, "figures") == {
-        "accuracy_figure": 1, "key_shift_report": 1, "ridge_tables": 1, "ridge_figures": 1, "flux_tables": 1,
-        "flux_figures": 1, "claims": 1, "all": 1,
+def test_editing_the_figure_module_reruns_only_figure_jobs(smoke_run):
+    # Tables, statistics and the claims never import figure code (tests/test_layers.py), so an edit
+    # to the shared figure module reruns the jobs that draw and nothing else.
+    assert jobs_after_editing(smoke_run, "report/figures") == {
+        "accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "all": 1,
     }
+
+
+def test_editing_the_statistics_module_reruns_tables_and_claims_but_no_model_job(smoke_run):
+    counts = jobs_after_editing(smoke_run, "report/stats")
+    assert counts and "claims" in counts and not counts.keys() & {
+        "finetune", "evaluate", "extract_activations", "ridge_analysis", "token_flux", "key_shares", "pretrain_base_model"}
 
 
 def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):

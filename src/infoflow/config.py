@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from infoflow.knowledge_world import ATTRIBUTES
+from infoflow.world.knowledge_world import ATTRIBUTES
 
 
 class ConfigError(ValueError):

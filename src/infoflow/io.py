@@ -65,8 +65,16 @@ def write_jsonl(path, rows):
 
 
 def write_csv(path, frame):
+    """Write a polars DataFrame as CSV: NaN and empty text as empty cells and booleans as True /
+    False, the format of the pipeline's CSV files from before it used polars."""
+    import polars as pl  # here, not at the top: the Snakefile imports io (through config) and needs no polars
+
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.with_columns(
+            pl.col(pl.Float32, pl.Float64).fill_nan(None),
+            pl.col(pl.String).replace("", None),  # polars would write '""'
+            pl.col(pl.Boolean).replace_strict({True: "True", False: "False"}, return_dtype=pl.String),
+        ).write_csv(tmp)
 
 
 def open_text(path, **options):

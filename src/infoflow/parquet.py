@@ -1,12 +1,14 @@
-"""Streaming Parquet files of a fixed schema: one record batch at a time, the file appearing only complete."""
+"""Parquet files of a fixed schema: written one record batch at a time, the file appearing only
+complete; read lazily, only the columns and rows an analysis needs (polars)."""
 
 from contextlib import contextmanager
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infoflow.io import atomic_path
+from infoflow.io import DataError, atomic_path
 
 
 def record_batch(columns, schema):
@@ -17,6 +19,7 @@ def record_batch(columns, schema):
     for field in schema:
         value = columns[field.name]
         if pa.types.is_fixed_size_list(field.type):
+            # to_pandas_dtype: Arrow's numpy dtype of the items (pandas is not involved)
             flat = pa.array(np.ascontiguousarray(value, dtype=field.type.value_type.to_pandas_dtype()).reshape(-1))
             arrays.append(pa.FixedSizeListArray.from_arrays(flat, field.type.list_size))
         elif isinstance(value, (list, np.ndarray)):
@@ -45,3 +48,29 @@ def vectors(table, column):
     """A fixed-size list column as a [rows, width] numpy array (no copy where Arrow allows)."""
     chunked = table.column(column).combine_chunks()
     return chunked.values.to_numpy(zero_copy_only=False).reshape(len(chunked), chunked.type.list_size)
+
+
+def unreadable(path, error):
+    return DataError(f"{path}: not a readable Parquet file ({error})")
+
+
+def schema(path):
+    """The Arrow schema of the file at `path`, from its footer alone; DataError naming the file if it
+    is missing, truncated or not Parquet."""
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise unreadable(path, e) from None
+
+
+def scan(path, columns, where=None):
+    """The `columns` of the rows of `path` where the polars expression `where` holds (all rows
+    without one), as a polars DataFrame in file order. A lazy scan: only those columns are read, and
+    row groups whose statistics rule `where` out are skipped. DataError as `schema`'s."""
+    query = pl.scan_parquet(path)
+    if where is not None:
+        query = query.filter(where)
+    try:
+        return query.select(columns).collect()
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise unreadable(path, e) from None

@@ -17,7 +17,7 @@ rule tokenizer:
     input:
         corpus=CORPORA,
         examples=EXAMPLE_FILES,
-        code=code("tokenizer"),
+        code=code("world.tokenizer"),
     output:
         tokenizer="results/base/tokenizer/tokenizer.json",
         tokenizer_config="results/base/tokenizer/tokenizer_config.json",
@@ -32,7 +32,7 @@ rule tokenizer:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m infoflow.tokenizer --corpus {input.corpus} --examples {input.examples}"
+        "python -m infoflow.world.tokenizer --corpus {input.corpus} --examples {input.examples}"
         " --out $(dirname {output.tokenizer}) > {log} 2>&1"
 
 
@@ -41,7 +41,7 @@ rule pretrain_base_model:
     input:
         tokenizer="results/base/tokenizer/tokenizer.json",
         corpus=CORPORA,
-        code=code("pretrain"),
+        code=code("training.pretrain"),
     output:
         weights="results/base/model/model.safetensors",
         config="results/base/model/config.json",
@@ -61,7 +61,7 @@ rule pretrain_base_model:
         model=config["base_model"],
         resume_every=config["resume_every_steps"],
     shell:
-        "python -m infoflow.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
+        "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
         " --architecture {params.model[architecture]} --hidden-size {params.model[hidden_size]}"
         " --intermediate-size {params.model[intermediate_size]} --layers {params.model[layers]}"
         " --heads {params.model[heads]} --block-size {params.model[block_size]}"
@@ -77,7 +77,7 @@ rule knowledge_recall:
     input:
         weights="results/base/model/model.safetensors",
         examples="results/data/knowledge/cloze.jsonl",
-        code=code("evaluate"),
+        code=code("posttrain.evaluate"),
     output:
         predictions="results/base/recall/predictions.csv",
         metrics="results/base/recall/metrics.json",
@@ -96,7 +96,7 @@ rule knowledge_recall:
         model_options=MODEL_OPTIONS,
         evaluation=config["evaluation"],
     shell:
-        "python -m infoflow.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
+        "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --max-new-tokens {params.evaluation[max_new_tokens]} --batch-size {params.evaluation[batch_size]}"
         " --splits cloze --tags model=base --threads {threads} {params.model_options}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

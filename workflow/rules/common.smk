@@ -107,7 +107,7 @@ NOT_PARAMETERS = ("kind", "tasks", "at_eval")
 
 
 def method_args(entry):
-    """A method entry's parameters as command-line tokens (infoflow.steer / infoflow.lora)."""
+    """A method entry's parameters as command-line tokens (infoflow.infosteer.steer / infoflow.training.lora)."""
 
     def text(value):
         return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower()
@@ -128,20 +128,31 @@ def eval_steering(wildcards):
 
 
 def code(module):
-    """The src files of `module` and of every infoflow module it imports, transitively: a rule's
-    inputs, so that editing any code a job runs reruns it (and nothing else)."""
-    found, todo = set(), ["__init__", module]
+    """The src files of `module` (dotted, e.g. "inforidge.mi") and of every infoflow module it
+    imports, transitively, with their packages' __init__.py: a rule's inputs, so that editing any
+    code a job runs reruns it (and nothing else)."""
+
+    def source(name):
+        path = Path("src", *name.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+    found, todo = set(), ["infoflow", f"infoflow.{module}"]
     while todo:
         name = todo.pop()
         if name in found:
             continue
         found.add(name)
-        for node in ast.walk(ast.parse(Path(f"src/infoflow/{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "infoflow":
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("infoflow."):
-                todo.append(node.module.split(".")[1])
-    return [f"src/infoflow/{name}.py" for name in sorted(found)]
+        todo += [".".join(name.split(".")[:i]) for i in range(2, name.count(".") + 1)]  # packages
+        for node in ast.walk(ast.parse(source(name).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "infoflow":
+                todo.append(node.module)
+                # `from infoflow.pkg import module` names modules; other names are attributes
+                todo += [
+                    f"{node.module}.{a.name}"
+                    for a in node.names
+                    if source(f"{node.module}.{a.name}").exists()
+                ]
+    return sorted(str(source(name)) for name in found)
 
 
 def result(path, paper, topic, caption, **labels):

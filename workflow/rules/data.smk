@@ -1,7 +1,7 @@
 rule knowledge_facts:
     """Draw the synthetic people and their attributes."""
     input:
-        code=code("knowledge_world"),
+        code=code("world.knowledge_world"),
     output:
         facts="results/data/knowledge/facts.csv",
     log:
@@ -17,7 +17,7 @@ rule knowledge_facts:
     params:
         world=config.get("knowledge_world"),
     shell:
-        "python -m infoflow.knowledge_world facts --entities {params.world[entities]}"
+        "python -m infoflow.world.knowledge_world facts --entities {params.world[entities]}"
         " --cities {params.world[cities]} --years {params.world[years]}"
         " --companies {params.world[companies]} --fields {params.world[fields]}"
         " --seed {params.world[seed]} --out {output.facts} > {log} 2>&1"
@@ -27,7 +27,7 @@ rule knowledge_data:
     """Biographies for pretraining; QA splits for post-training and testing."""
     input:
         facts="results/data/knowledge/facts.csv",
-        code=code("knowledge_world"),
+        code=code("world.knowledge_world"),
     output:
         corpus="results/data/knowledge/corpus.txt",
         train="results/data/knowledge/train.jsonl",
@@ -47,7 +47,7 @@ rule knowledge_data:
     params:
         world=config.get("knowledge_world"),
     shell:
-        "python -m infoflow.knowledge_world render --facts {input.facts}"
+        "python -m infoflow.world.knowledge_world render --facts {input.facts}"
         " --biographies-per-entity {params.world[biographies_per_entity]}"
         " --qa-documents-per-entity {params.world[qa_documents_per_entity]}"
         " --sft-fraction {params.world[sft_fraction]}"
@@ -58,7 +58,7 @@ rule knowledge_data:
 rule modular_data:
     """The modular-progression task: noise-free progressions for pretraining, noisy QA splits."""
     input:
-        code=code("modular_task"),
+        code=code("world.modular_task"),
     output:
         corpus="results/data/modular/corpus.txt",
         train="results/data/modular/train.jsonl",
@@ -78,7 +78,7 @@ rule modular_data:
         task=config.get("modular_task"),
         ood_moduli=lambda w: " ".join(str(k) for k in config["modular_task"]["ood_moduli"]),
     shell:
-        "python -m infoflow.modular_task --id-modulus {params.task[id_modulus]}"
+        "python -m infoflow.world.modular_task --id-modulus {params.task[id_modulus]}"
         " --ood-moduli {params.ood_moduli} --elements {params.task[elements]}"
         " --noise-values {params.task[noise_values]} --train-examples {params.task[train_examples]}"
         " --test-examples {params.task[test_examples]} --corpus-sequences {params.task[corpus_sequences]}"
@@ -90,7 +90,7 @@ rule dataset_split:
     """One split of a task built from public data sets: its entries' adapted rows, concatenated.
     The summary counts the rows read, kept and skipped (entries with on_bad_rows: skip)."""
     input:
-        code=code("real_data"),
+        code=code("world.public_data"),
     output:
         rows="results/data/{task}/{split}.parquet",
         summary="results/data/{task}/{split}.summary.json",
@@ -111,5 +111,5 @@ rule dataset_split:
         # Each entry carries its own on_bad_rows.
         entries=lambda w: json.dumps(config["datasets"][w.task][w.split]),
     shell:
-        "python -m infoflow.real_data --entries {params.entries:q} --split-name {wildcards.split}"
+        "python -m infoflow.world.public_data --entries {params.entries:q} --split-name {wildcards.split}"
         " --out {output.rows} --summary {output.summary} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule evaluate:
     input:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         examples=test_files,
-        code=code("evaluate"),
+        code=code("posttrain.evaluate"),
     output:
         predictions=[
             run_result(
@@ -36,7 +36,7 @@ rule evaluate:
         splits=" ".join(TEST_SPLITS),
         steering=eval_steering,
     shell:
-        "python -m infoflow.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
+        "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
         " --batch-size {params.evaluation[batch_size]} {params.steering}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
@@ -48,7 +48,7 @@ rule evaluate_base:
     input:
         base=BASE_MODEL_FILES,
         examples=test_files,
-        code=code("evaluate"),
+        code=code("posttrain.evaluate"),
     output:
         predictions=expand("results/base/eval/{{task}}/{split}.csv", split=TEST_SPLITS),
         metrics=expand("results/base/eval/{{task}}/{split}.json", split=TEST_SPLITS),
@@ -70,7 +70,7 @@ rule evaluate_base:
         evaluation=config["evaluation"],
         splits=" ".join(TEST_SPLITS),
     shell:
-        "python -m infoflow.evaluate --model {params.base_model:q} --examples {input.examples}"
+        "python -m infoflow.posttrain.evaluate --model {params.base_model:q} --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
         " --batch-size {params.evaluation[batch_size]} --tags task={wildcards.task} method=base seed=0"
         " --group-by {params.group_by} --threads {threads} {params.model_options}"

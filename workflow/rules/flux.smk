@@ -6,7 +6,7 @@ rule token_flux:
     input:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
-        code=code("flux"),
+        code=code("infosteer.flux"),
     output:
         "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet",
     log:
@@ -24,7 +24,7 @@ rule token_flux:
         model_options=MODEL_OPTIONS,
         flux=FLUX,
     shell:
-        "python -m infoflow.flux --model $(dirname {input.weights}) --prompts {input.prompts}"
+        "python -m infoflow.infosteer.flux --model $(dirname {input.weights}) --prompts {input.prompts}"
         " --sample {params.flux[examples]} --sample-seed {params.flux[seed]} --max-new-tokens {params.flux[max_new_tokens]}"
         " --batch-size {params.flux[batch_size]} --normalization {params.flux[normalization]}"
         " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} {params.model_options}"
@@ -38,7 +38,7 @@ rule flux_tables:
             "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
         ),
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
-        code=code("flux_report"),
+        code=code("report.flux_tables"),
     output:
         classes=result(
             "results/tables/flux_classes.csv",
@@ -83,7 +83,7 @@ rule flux_tables:
         flux=FLUX,
         statistics=config["statistics"],
     shell:
-        "python -m infoflow.flux_report tables --tokens {input.tokens} --prompts {input.prompts}"
+        "python -m infoflow.report.flux_tables --tokens {input.tokens} --prompts {input.prompts}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --render-prompts {params.flux[render_prompts]} --classes {output.classes} --comparison {output.comparison}"
         " --layers {output.layers} --markdown {output.markdown} --html {output.html} > {log} 2>&1"
@@ -96,7 +96,7 @@ rule flux_figures:
             "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
         ),
         classes="results/tables/flux_classes.csv",
-        code=code("flux_report"),
+        code=code("report.flux_figures"),
     output:
         examples=result(
             "results/figures/flux_examples.png",
@@ -127,6 +127,6 @@ rule flux_figures:
         render_prompts=min(FLUX["render_prompts"], 3),
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.flux_report figures --tokens {input.tokens} --classes {input.classes}"
+        "python -m infoflow.report.flux_figures --tokens {input.tokens} --classes {input.classes}"
         " --render-prompts {params.render_prompts} --dpi {params.dpi}"
         " --examples-figure {output.examples} --classes-figure {output.classes} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule key_thresholds:
     input:
         base=BASE_MODEL_FILES,
         examples=data_file(KEY_SHIFT["task"], "test_id"),
-        code=code("key_shift"),
+        code=code("infosteer.key_shift"),
     output:
         thresholds="results/key_shift/base_thresholds.json",
         shares="results/key_shift/base.json",
@@ -31,7 +31,7 @@ rule key_thresholds:
         base_model=base_model_arg,
         sample=KEY_SHIFT,
     shell:
-        "python -m infoflow.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
+        "python -m infoflow.infosteer.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
         " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
         " --threads {threads} {params.model_options} --out {output.thresholds} --shares {output.shares} > {log} 2>&1"
 
@@ -42,7 +42,7 @@ rule key_shares:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         thresholds="results/key_shift/base_thresholds.json",
         examples=data_file(KEY_SHIFT["task"], "test_id"),
-        code=code("key_shift"),
+        code=code("infosteer.key_shift"),
     output:
         shares="results/key_shift/{task}/{method}/seed{seed}.json",
     log:
@@ -60,7 +60,7 @@ rule key_shares:
         model_options=MODEL_OPTIONS,
         sample=KEY_SHIFT,
     shell:
-        "python -m infoflow.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"
+        "python -m infoflow.infosteer.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"
         " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
         " --thresholds {input.thresholds} --tags method={wildcards.method} seed={wildcards.seed}"
         " --threads {threads} {params.model_options} --out {output.shares} > {log} 2>&1"
@@ -71,7 +71,7 @@ rule key_shift_report:
     input:
         base="results/key_shift/base.json",
         runs=KEY_SHIFT_RUN_SHARES,
-        code=code("key_shift_report"),
+        code=code("report.key_shift_tables") + code("report.key_shift_figures"),
     output:
         csv=result(
             "results/tables/key_shift.csv",
@@ -101,5 +101,7 @@ rule key_shift_report:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.key_shift_report --shares {input.base} {input.runs} --dpi {params.dpi}"
-        " --csv {output.csv} --markdown {output.markdown} --figure {output.figure} > {log} 2>&1"
+        "python -m infoflow.report.key_shift_tables --shares {input.base} {input.runs}"
+        " --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
+        " && python -m infoflow.report.key_shift_figures --table {output.csv} --dpi {params.dpi}"
+        " --figure {output.figure} >> {log} 2>&1"

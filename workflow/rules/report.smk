@@ -10,7 +10,7 @@ rule accuracy_table:
     input:
         metrics=RUN_METRICS,
         base_metrics=BASE_METRICS,
-        code=code("tables"),
+        code=code("report.tables"),
     output:
         csv=result(
             "results/tables/accuracy.csv",
@@ -31,7 +31,7 @@ rule accuracy_table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m infoflow.tables accuracy --metrics {input.base_metrics} {input.metrics}"
+        "python -m infoflow.report.tables accuracy --metrics {input.base_metrics} {input.metrics}"
         " --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
 
 
@@ -39,7 +39,7 @@ rule knowledge_recall_table:
     """The base model's cloze recall of the facts, per attribute."""
     input:
         metrics="results/base/recall/metrics.json",
-        code=code("tables"),
+        code=code("report.tables"),
     output:
         csv=result(
             "results/tables/knowledge_recall.csv",
@@ -60,7 +60,7 @@ rule knowledge_recall_table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m infoflow.tables recall --metrics {input.metrics}"
+        "python -m infoflow.report.tables recall --metrics {input.metrics}"
         " --csv {output.csv} --markdown {output.markdown} > {log} 2>&1"
 
 
@@ -68,7 +68,7 @@ rule accuracy_figure:
     """ID/OOD accuracy per task and method, with 95% CIs and per-seed points."""
     input:
         table="results/tables/accuracy.csv",
-        code=code("figures"),
+        code=code("report.figures"),
     output:
         figure=result(
             "results/figures/accuracy.png",
@@ -90,7 +90,7 @@ rule accuracy_figure:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.figures accuracy --table {input.table} --dpi {params.dpi}"
+        "python -m infoflow.report.figures accuracy --table {input.table} --dpi {params.dpi}"
         " --out {output.figure} > {log} 2>&1"
 
 
@@ -101,7 +101,7 @@ rule steering_tables:
         predictions=run_files(
             "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
         ),
-        code=code("comparison"),
+        code=code("report.comparison"),
     output:
         csv=result(
             "results/tables/steering_vs_sft.csv",
@@ -126,7 +126,7 @@ rule steering_tables:
         methods=json.dumps(config["methods"], sort_keys=True),
         statistics=config["statistics"],
     shell:
-        "python -m infoflow.comparison --metrics {input.metrics} --methods {params.methods:q}"
+        "python -m infoflow.report.comparison --metrics {input.metrics} --methods {params.methods:q}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --csv {output.csv} --comparison {output.comparison} --ablation {output.ablation} > {log} 2>&1"
 
@@ -155,7 +155,7 @@ rule claims:
         kernels=run_files(
             "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv", runs=KERNEL_RUNS
         ),
-        code=code("claims"),
+        code=code("report.claims.__main__"),
     output:
         csv=result("results/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
         markdown="results/claims.md",
@@ -174,7 +174,7 @@ rule claims:
         sigma=RIDGE["mi"]["sigma"],
         statistics=config["statistics"],
     shell:
-        "python -m infoflow.claims --steering {input.steering} --metrics {input.metrics}"
+        "python -m infoflow.report.claims --steering {input.steering} --metrics {input.metrics}"
         " --base-metrics {input.base_metrics} --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
         " --kernel {params.kernel} --sigma {params.sigma}"

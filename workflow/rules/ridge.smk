@@ -12,7 +12,7 @@ rule extract_activations:
             allow_missing=True,
         ),
         examples=test_files,
-        code=code("extract"),
+        code=code("inforidge.extract"),
     output:
         expand(
             "results/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
@@ -35,7 +35,7 @@ rule extract_activations:
         checkpoints=lambda w, input: [os.path.dirname(path) for path in input.checkpoints],
         extraction=RIDGE["extraction"],
     shell:
-        "python -m infoflow.extract --checkpoints {params.checkpoints} --out {output}"
+        "python -m infoflow.inforidge.extract --checkpoints {params.checkpoints} --out {output}"
         " --examples {input.examples} --sample {params.extraction[examples]} --sample-seed {params.extraction[seed]}"
         " --batch-size {params.extraction[batch_size]} --last-layer {params.extraction[last_layer]}"
         " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} {params.model_options} > {log} 2>&1"
@@ -49,7 +49,7 @@ rule ridge_analysis:
             point=POINTS,
             allow_missing=True,
         ),
-        code=code("ridge"),
+        code=code("inforidge.ridge"),
     output:
         mi=run_result(
             "results/runs/{task}/{method}/seed{seed}/ridge/mi.csv",
@@ -83,7 +83,7 @@ rule ridge_analysis:
         mi=RIDGE["mi"],
         probe_seed=RIDGE["probe_seed"],
     shell:
-        "python -m infoflow.ridge --activations {input.activations} --examples {params.mi[examples]}"
+        "python -m infoflow.inforidge.ridge --activations {input.activations} --examples {params.mi[examples]}"
         " --sample-seeds {params.mi[sample_seeds]} --kernel {params.mi[kernel]} --sigma {params.mi[sigma]}"
         " --alpha {params.mi[alpha]} --probe-seed {params.probe_seed} --threads {threads}"
         " --mi {output.mi} --early-exit {output.early_exit} --probes {output.probes} > {log} 2>&1"
@@ -93,7 +93,7 @@ rule kernel_check:
     """I(Z;Y) per layer of one run's final checkpoint under the other kernel settings of the claims check."""
     input:
         activations=f"results/runs/{{task}}/{{method}}/seed{{seed}}/activations/point{POINTS[-1]}.parquet",
-        code=code("kernel_check"),
+        code=code("inforidge.kernel_check"),
     output:
         "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv",
     log:
@@ -111,7 +111,7 @@ rule kernel_check:
         sample={key: RIDGE["mi"][key] for key in ("examples", "sample_seeds", "alpha")},
         settings=" ".join(f"{c['kernel']}:{c['sigma']}" for c in RIDGE["kernel_checks"]),
     shell:
-        "python -m infoflow.kernel_check --activations {input.activations} --settings {params.settings}"
+        "python -m infoflow.inforidge.kernel_check --activations {input.activations} --settings {params.settings}"
         " --examples {params.sample[examples]} --sample-seeds {params.sample[sample_seeds]} --alpha {params.sample[alpha]}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
@@ -122,7 +122,7 @@ rule fit_residual_scaling:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         id=lambda w: data_file(w.task, "test_id"),
         ood=lambda w: data_file(w.task, "test_ood"),
-        code=code("residual_scaling"),
+        code=code("inforidge.residual_scaling"),
     output:
         betas=run_result(
             "results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
@@ -146,7 +146,7 @@ rule fit_residual_scaling:
         model_options=MODEL_OPTIONS,
         fit=RIDGE["residual_scaling"],
     shell:
-        "python -m infoflow.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
+        "python -m infoflow.inforidge.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
         " --seeds {params.fit[seeds]} --fit-fraction {params.fit[fit_fraction]} --batch-size {params.fit[batch_size]}"
         " --learning-rate {params.fit[learning_rate]} --epochs {params.fit[epochs]} --threads {threads} {params.model_options}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
@@ -166,7 +166,7 @@ rule ridge_tables:
             "results/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
             runs=SCALED_RUNS,
         ),
-        code=code("ridge_report"),
+        code=code("report.ridge_tables"),
     output:
         layers=result(
             "results/tables/ridge_layers.csv",
@@ -201,7 +201,7 @@ rule ridge_tables:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m infoflow.ridge_report tables --mi {input.mi} --early-exit {input.early_exit} --probes {input.probes}"
+        "python -m infoflow.report.ridge_tables --mi {input.mi} --early-exit {input.early_exit} --probes {input.probes}"
         " --betas {input.betas} --summaries {input.summaries}"
         " --layers {output.layers} --ridge {output.ridge} --residual-scaling {output.betas} --markdown {output.markdown} > {log} 2>&1"
 
@@ -211,7 +211,7 @@ rule ridge_figures:
     input:
         layers="results/tables/ridge_layers.csv",
         betas="results/tables/residual_scaling.csv",
-        code=code("ridge_report"),
+        code=code("report.ridge_figures"),
     output:
         heatmap=result(
             "results/figures/ridge_heatmap.png",
@@ -261,6 +261,6 @@ rule ridge_figures:
     params:
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.ridge_report figures --layers {input.layers} --residual-scaling {input.betas} --dpi {params.dpi}"
+        "python -m infoflow.report.ridge_figures --layers {input.layers} --residual-scaling {input.betas} --dpi {params.dpi}"
         " --heatmap {output.heatmap} --curves {output.curves} --gain {output.gain} --early-exit {output.early_exit}"
         " --betas {output.betas} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule finetune:
     input:
         base=BASE_MODEL_FILES,
         train=lambda w: data_file(w.task, "train"),
-        code=code("finetune"),
+        code=code("posttrain.finetune"),
     output:
         weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         config="results/runs/{task}/{method}/seed{seed}/model/config.json",
@@ -34,7 +34,7 @@ rule finetune:
         checkpoints=config["inforidge"]["checkpoints"],
         resume_every=config["resume_every_steps"],
     shell:
-        "python -m infoflow.finetune --model {params.base_model:q} --train {input.train}"
+        "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
         " --method {params.method[kind]} --method-params {params.method_params}"
         " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"

@@ -1,0 +1,97 @@
+"""The papers' claims, one row each: the paper's figure, this run's measurement with a 95% CI, and a
+verdict by a rule stated in the row (results/claims.md for people, claims.csv for machines).
+
+Each claim is judged by the rules of infoflow.report.claims.verdicts.
+
+Uncertainty comes from infoflow.report.stats, as in the tables: accuracy differences are the
+paired bootstrap (seeds and test items); key shares the Student-t interval over seeds; flux,
+information curves, early exit and betas the two-level bootstrap (run seeds, then prompts /
+sampling seeds / fit seeds). Statistics of the
+curves (the ridge layer, distances, drops) are computed on every bootstrap draw of the curves.
+"""
+
+import argparse
+from dataclasses import asdict
+
+import polars as pl
+
+from infoflow.io import write_csv, write_text
+from infoflow.report.claims import inforidge, infosteer
+from infoflow.report.claims.verdicts import VERDICTS, Claim
+from infoflow.report.comparison import read_correctness
+from infoflow.report.flux_tables import read_tokens
+from infoflow.report.markdown import table
+from infoflow.report.ridge_tables import read_all
+
+
+def all_claims(inputs, samples, seed):
+    """Every claim, in order, from the loaded inputs (see main for what each one is)."""
+    steering, mi = inputs["steering"], inputs["mi"]
+    return [
+        infosteer.claim_intervention_id(steering),
+        infosteer.claim_regularization_id(steering),
+        infosteer.claim_ood(steering, inputs["correctness"], inputs["base_correctness"], samples, seed),
+        infosteer.claim_negative_lambda(steering),
+        infosteer.claim_layer_groups(steering, inputs["correctness"], samples, seed),
+        infosteer.claim_key_shift(steering, inputs["key_shares"]),
+        infosteer.claim_flux(steering, inputs["flux_tokens"], samples, seed),
+        inforidge.claim_ridge_depth(mi, samples, seed),
+        inforidge.claim_ridge_early_exit(mi, inputs["early_exit"], samples, seed),
+        inforidge.claim_raw_last_layer(mi, samples, seed),
+        inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
+        inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
+    ]
+
+
+def claims_frame(claims):
+    return pl.DataFrame([asdict(c) for c in claims], schema={name: pl.String for name in Claim.__dataclass_fields__})
+
+
+def claims_markdown(claims):
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    summary = ", ".join(f"{v}: {counts[v]}" for v in VERDICTS)
+    shown = pl.DataFrame({"#": [c.number for c in claims], "claim": [c.claim for c in claims],
+                          "paper": [f"{c.paper} ({c.source})" for c in claims], "this run (95% CI)": [c.measurement for c in claims],
+                          "verdict": [f"**{c.verdict}**" for c in claims], "rule": [c.rule for c in claims]})
+    return table(shown, "Claims of InfoSteer and InfoRidge on this run") + f"\n{summary}\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steering", required=True, help="results/tables/steering_vs_sft.csv")
+    parser.add_argument("--metrics", nargs="*", default=[], help="evaluation metrics files of the runs (predictions CSVs beside them)")
+    parser.add_argument("--base-metrics", nargs="*", default=[], help="the base model's metrics files on the test splits (tags task, method, seed, split)")
+    parser.add_argument("--key-shares", nargs="*", default=[], help="key-shift JSON files: the base model's and every run's")
+    parser.add_argument("--flux-tokens", nargs="*", default=[], help="flux Parquet files of the runs")
+    parser.add_argument("--mi", nargs="*", default=[], help="per-run ridge/mi.csv files")
+    parser.add_argument("--early-exit", nargs="*", default=[], help="per-run ridge/early_exit.csv files")
+    parser.add_argument("--betas", nargs="*", default=[], help="per-run residual_scaling/betas.csv files")
+    parser.add_argument("--kernel", required=True, help="the kernel the --mi files were estimated with")
+    parser.add_argument("--sigma", type=float, required=True, help="its width")
+    parser.add_argument("--kernel-mi", nargs="*", default=[],
+                        help="per-run CSV files of infoflow.inforidge.kernel_check: I(Z;Y) under other kernel settings")
+    parser.add_argument("--bootstrap-samples", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--markdown", required=True)
+    parser.add_argument("--csv", required=True)
+    args = parser.parse_args(argv)
+    mi = read_all(args.mi, inforidge.MI_SCHEMA)
+    other_kernels = read_all(args.kernel_mi, inforidge.KERNEL_SCHEMA)
+    settings = [(args.kernel, args.sigma, mi)] + [
+        (kernel, sigma, frame.drop("kernel", "sigma"))
+        for (kernel, sigma), frame in other_kernels.sort("kernel", "sigma", maintain_order=True).group_by(["kernel", "sigma"], maintain_order=True)
+    ]
+    inputs = {
+        "steering": infosteer.read_steering(args.steering),
+        "correctness": read_correctness(args.metrics),
+        "base_correctness": read_correctness(args.base_metrics),
+        "key_shares": infosteer.read_key_shares(args.key_shares),
+        "flux_tokens": read_tokens(args.flux_tokens) if args.flux_tokens else None,
+        "mi": mi,
+        "early_exit": read_all(args.early_exit, inforidge.EXIT_SCHEMA),
+        "betas": read_all(args.betas, inforidge.BETA_SCHEMA),
+        "kernel_settings": settings,
+    }
+    claims = all_claims(inputs, args.bootstrap_samples, args.seed)
+    write_csv(args.csv, claims_frame(claims))
+    write_text(args.markdown, claims_markdown(claims))

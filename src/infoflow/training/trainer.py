@@ -1,0 +1,216 @@
+"""One place where the Hugging Face Trainer is configured, for pretraining and post-training alike.
+
+A stage given `--resume-dir` keeps Trainer checkpoints there, outside its declared outputs, so a job
+killed at any point (preemption, time limit, out of memory) continues from its last checkpoint when
+it is run again and ends with the same weights and losses as an uninterrupted run.
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from infoflow.cli import StageFailure
+
+TRAINER_FLAGS = {
+    "--batch-size": int,
+    "--learning-rate": float,
+    "--epochs": float,
+    "--warmup-steps": int,
+    "--weight-decay": float,
+    "--seed": int,
+    "--threads": int,
+}
+
+
+def add_arguments(parser):
+    """The Trainer settings and outputs that every training stage takes on its command line."""
+    for flag, kind in TRAINER_FLAGS.items():
+        parser.add_argument(flag, type=kind, required=True)
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="effective batch = batch size x this")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in the backward pass")
+    parser.add_argument("--out", required=True, help="model folder")
+    parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
+    parser.add_argument("--resume-dir", help="folder of the checkpoints a rerun of a killed job resumes from")
+    parser.add_argument("--resume-every", type=int, default=0, help="steps between resume checkpoints (0: none)")
+
+
+class NonFiniteLoss(StageFailure):
+    """The training loss became NaN or infinite."""
+
+
+class CheckedTrainer(Trainer):
+    """The Trainer, stopped before the update of the first step whose loss is not finite."""
+
+    def __init__(self, *args, run_label, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run_label, self.last_finite_loss = run_label, None
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(
+                f"{self.run_label}: training loss is {value} at step {self.state.global_step + 1}"
+                f" (last finite loss {self.last_finite_loss}); no model was saved"
+            )
+        self.last_finite_loss = value
+        return loss
+
+
+class SteeredTrainer(CheckedTrainer):
+    """The (checked) Trainer with an InfoSteer method (infoflow.infosteer.steer.Steering) active in every forward pass.
+
+    The regulariser's term is scaled like the LM loss under gradient accumulation, so the update
+    equals that of one large batch.
+    """
+
+    def __init__(self, *args, steering, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steering = steering
+        self.entropy_log = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.steering.set_positions(inputs.get("attention_mask"), inputs.get("labels"))
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if self.steering.method == "regularization":
+            entropy = self.steering.entropy()
+            term = self.steering.lam * entropy
+            # When the LM loss was normalised over the whole accumulation window (Trainer's own
+            # rule, below), training_step does not divide by the accumulation steps: do it here.
+            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+                term = term / self.current_gradient_accumulation_steps
+            loss = loss - term
+            self.entropy_log.append(entropy.item())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        if self.entropy_log and "loss" in logs:
+            logs["key_entropy"] = sum(self.entropy_log) / len(self.entropy_log)
+            self.entropy_log = []
+        super().log(logs, *args, **kwargs)
+
+
+class SaveCheckpoints(TrainerCallback):
+    """Call `save(model, point, step)` before the first update (point 0) and after `count` evenly
+    spaced steps up to the last one (points 1..count), so information can be traced over training."""
+
+    def __init__(self, count, save):
+        self.count, self.save = count, save
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.max_steps < self.count:
+            raise ValueError(f"{self.count} checkpoints need at least as many training steps (this run has {state.max_steps})")
+        self.points = {round(i * state.max_steps / self.count): i for i in range(1, self.count + 1)}
+        if state.global_step == 0:  # a resumed run saved point 0 before it was killed
+            self.save(model, 0, 0)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.points:
+            self.save(model, self.points[state.global_step], state.global_step)
+
+
+COMPLETE = "complete"  # the marker file of a checkpoint whose files are all written
+
+
+class MarkComplete(TrainerCallback):
+    """Mark each Trainer checkpoint once all its files are written: a job killed while saving one
+    leaves it unmarked, and a rerun resumes from the checkpoint before."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        open(os.path.join(folder, COMPLETE), "w").close()
+
+
+def fingerprint(args, inputs):
+    """A digest of a training job's settings and input files: checkpoints of other settings or
+    data are not resumed from."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "resume_every")}
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in inputs:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resumable(args):
+    """Whether a run keeps resume checkpoints; settings built in code (residual scaling fits, tests)
+    may leave the resume options out."""
+    return bool(getattr(args, "resume_dir", None)) and args.resume_every > 0
+
+
+def resume_checkpoint(folder, key):
+    """The newest complete checkpoint in `folder` of the run with fingerprint `key`, or None.
+
+    The folder is emptied when it holds another run's checkpoints; unmarked checkpoints (the job was
+    killed while writing them) are deleted.
+    """
+    stamp = Path(folder) / "fingerprint"
+    if not stamp.exists() or stamp.read_text() != key:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        with open(stamp, "w") as f:
+            f.write(key)
+    complete = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name.startswith("checkpoint-"):
+            if os.path.exists(os.path.join(path, COMPLETE)):
+                complete.append(path)
+            else:
+                shutil.rmtree(path)
+    return max(complete, key=lambda path: int(path.rsplit("-", 1)[1]), default=None)
+
+
+def train(model, train_set, args, *, scheduler, run_label, collator=None, logging_steps=10, steering=None,
+          callbacks=(), inputs=()):
+    """Train `model` in place on `train_set` with the settings in `args`; return the logged losses.
+
+    With `steering` (an active infoflow.infosteer.steer.Steering), every training forward pass is steered.
+    With `args.resume_dir`, Trainer checkpoints are kept there every `args.resume_every` steps
+    (rounded up to whole logging windows, so a resumed run logs the same losses) and the newest one
+    of the same settings and `inputs` files is resumed from; the caller deletes the folder once its
+    outputs are written. `run_label` names the run in errors.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        resume, checkpoint = resumable(args), None
+        if resume:
+            checkpoint = resume_checkpoint(args.resume_dir, fingerprint(args, inputs))
+        save_steps = math.ceil(args.resume_every / logging_steps) * logging_steps if resume else None
+        training_args = TrainingArguments(
+            output_dir=args.resume_dir if resume else scratch,
+            per_device_train_batch_size=args.batch_size,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            gradient_checkpointing=args.gradient_checkpointing,
+            # Non-reentrant: steering hooks and the regulariser get their graph in the first forward pass.
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+            learning_rate=args.learning_rate,
+            num_train_epochs=args.epochs,
+            warmup_steps=args.warmup_steps,
+            weight_decay=args.weight_decay,
+            lr_scheduler_type=scheduler,
+            max_grad_norm=1.0,
+            logging_steps=logging_steps,
+            save_strategy="steps" if resume else "no",
+            save_steps=save_steps,
+            save_total_limit=1,
+            report_to="none",
+            disable_tqdm=True,
+            seed=args.seed,
+            remove_unused_columns=False,
+            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        )
+        trainer_class, extra = (CheckedTrainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
+        trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator,
+                                callbacks=[*callbacks, MarkComplete()], run_label=run_label, **extra)
+        trainer.train(resume_from_checkpoint=checkpoint)
+    model.eval()
+    return [entry for entry in trainer.state.log_history if "loss" in entry]

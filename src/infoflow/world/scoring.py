@@ -1,0 +1,51 @@
+"""Scoring of answers generated for public data sets (infoflow.world.public_data's rows).
+
+Scoring (extract_answer, is_correct): the answer is searched in the text after the first
+'answer is' if the text has one and holds an answer there, else in the whole text. A choice is the
+first accepted label standing as a word (case-insensitive; the longest label wins at one place, so
+'grandson' is not 'son'); yes/no also accepts yes -> true, no -> false; a number is the first one
+after 'answer is', else the last one in the text, compared within NUMBER_TOLERANCE. No answer found
+counts as wrong.
+"""
+
+import re
+
+from infoflow.world.adapters import format_number, to_number
+
+NUMBER_TOLERANCE = 1e-4  # LLM-Adapters' tolerance for float answers
+YES_NO = {"true": "true", "false": "false", "yes": "true", "no": "false"}
+ANSWER_CUE = re.compile(r"answer is", re.IGNORECASE)
+NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+
+
+def find_label(text, labels):
+    """The first of `labels` standing as a word in `text`, lower-cased; None if there is none."""
+    alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    match = re.search(rf"(?<![\w-])({alternatives})(?![\w-])", text, re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def find_number(text, cue_tail):
+    numbers_after_cue = NUMBER.findall(cue_tail) if cue_tail is not None else []
+    found = numbers_after_cue[:1] or NUMBER.findall(text)[-1:]
+    return format_number(to_number(found[0], "number")) if found else None
+
+
+def extract_answer(text, answer_type, choices=None):
+    """The normalised answer in a model's generated `text` (see the module docstring), or None."""
+    cue = ANSWER_CUE.search(text)
+    tail = text[cue.end():] if cue else None
+    if answer_type == "number":
+        return find_number(text, tail)
+    labels = {"choice": choices, "yes_no": YES_NO}[answer_type]
+    label = (tail is not None and find_label(tail, labels)) or find_label(text, labels)
+    return YES_NO[label] if answer_type == "yes_no" and label else label
+
+
+def is_correct(prediction_text, row):
+    predicted = extract_answer(prediction_text, row["answer_type"], row.get("choices"))
+    if predicted is None:
+        return False
+    if row["answer_type"] == "number":
+        return abs(float(predicted) - float(row["answer"])) <= NUMBER_TOLERANCE
+    return predicted == row["answer"]
