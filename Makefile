@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 reproduce: $(VENV)/.installed
 	snakemake --profile workflow/profiles/local
-	snakemake --report results/report.html
+	snakemake --report results/default/report.html
 
 test: $(VENV)/.installed
 	python -m pytest -q

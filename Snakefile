@@ -6,12 +6,6 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# A preset (`--configfile presets/<name>.yaml`) is a whole config: config.yaml is read only without one.
-if not workflow.config_settings.configfiles:
-
-    configfile: "config.yaml"
-
-
 report: "workflow/report/workflow.rst"
 
 
@@ -37,6 +31,7 @@ localrules:
     flux_tables,
     flux_figures,
     claims,
+    run_config,
 
 
 check_profile()
@@ -44,22 +39,24 @@ check_profile()
 
 rule all:
     input:
-        "results/tables/accuracy.csv",
-        "results/tables/accuracy.md",
+        "<results>/config.yaml",
+        "<results>/provenance.json",
+        "<results>/tables/accuracy.csv",
+        "<results>/tables/accuracy.md",
         RECALL_TABLES,
-        "results/figures/accuracy.png",
-        "results/tables/steering_vs_sft.md",
-        "results/tables/ablation.md",
-        "results/tables/key_shift.md",
-        "results/figures/key_shift.png",
-        "results/tables/ridge.md",
-        "results/figures/ridge_heatmap.png",
-        "results/figures/ridge_curves.png",
-        "results/figures/ridge_gain.png",
-        "results/figures/early_exit.png",
-        "results/figures/residual_scaling.png",
-        "results/tables/flux.md",
-        "results/flux.html",
-        "results/figures/flux_examples.png",
-        "results/figures/flux_classes.png",
-        "results/claims.md",
+        "<results>/figures/accuracy.png",
+        "<results>/tables/steering_vs_sft.md",
+        "<results>/tables/ablation.md",
+        "<results>/tables/key_shift.md",
+        "<results>/figures/key_shift.png",
+        "<results>/tables/ridge.md",
+        "<results>/figures/ridge_heatmap.png",
+        "<results>/figures/ridge_curves.png",
+        "<results>/figures/ridge_gain.png",
+        "<results>/figures/early_exit.png",
+        "<results>/figures/residual_scaling.png",
+        "<results>/tables/flux.md",
+        "<results>/flux.html",
+        "<results>/figures/flux_examples.png",
+        "<results>/figures/flux_classes.png",
+        "<results>/claims.md",

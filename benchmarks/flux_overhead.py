@@ -5,14 +5,15 @@ what infoflow.infosteer.flux adds (key-entropy hooks during generation, one more
 classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
 Needs a post-trained model of the default run:
 
-    python benchmarks/flux_overhead.py [--model results/runs/knowledge/sft/seed0/model]
-        [--prompts results/data/knowledge/cloze.jsonl] [--examples 100] [--repeats 7]
+    python benchmarks/flux_overhead.py [--model results/default/runs/knowledge/sft/seed0/model]
+        [--prompts resources/base-<key>/data/knowledge/cloze.jsonl] [--examples 100] [--repeats 7]
 """
 
 import argparse
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -27,8 +28,8 @@ from infoflow.io import read_examples
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="results/runs/knowledge/sft/seed0/model")
-    parser.add_argument("--prompts", default="results/data/knowledge/cloze.jsonl")
+    parser.add_argument("--model", default="results/default/runs/knowledge/sft/seed0/model")
+    parser.add_argument("--prompts", help="the cloze prompts (default: those of the default run's world in resources/)")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--examples", type=int)
     parser.add_argument("--repeats", type=int, default=7)
@@ -38,7 +39,9 @@ def main():
     torch.set_num_threads(args.threads)
     flux = yaml.safe_load(open(args.config))["flux"]
     n = args.examples or flux["examples"]
-    prompts = sample(read_examples(args.prompts), n, flux["seed"], args.prompts, "the flux sample")
+    # The default run's world is the newest in resources/ after `make reproduce`.
+    path = args.prompts or str(max(Path("resources").glob("base-*/data/knowledge/cloze.jsonl"), key=lambda p: p.stat().st_mtime))
+    prompts = sample(read_examples(path), n, flux["seed"], path, "the flux sample")
     model, tokenizer = models.load(args.model)
     texts = [p["prompt"] for p in prompts]
     times = {"greedy generation": [], "generation + flux extraction": []}

@@ -36,9 +36,10 @@ SCRIPTS = [
     ["benchmarks/mi_speed.py"],
 ]
 GPU_SCRIPT = ["benchmarks/gpu.py"]  # when there is a CUDA device
-FLUX_SCRIPT, FLUX_MODEL = ["benchmarks/flux_overhead.py"], "results/runs/knowledge/sft/seed0/model/model.safetensors"
-# Rules whose outputs are figures (key_shift_report writes its table beside its figure).
-FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "all"}
+FLUX_SCRIPT, FLUX_MODEL = ["benchmarks/flux_overhead.py"], "results/default/runs/knowledge/sft/seed0/model/model.safetensors"
+# Rules whose outputs are figures (key_shift_report writes its table beside its figure), and the
+# record of the run's merged config, which any config change rewrites.
+FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "run_config", "all"}
 PIPELINE_TARGET_MINUTES, NO_OP_TARGET_SECONDS = 15, 5
 
 
@@ -55,11 +56,12 @@ def run_script(arguments):
         return json.loads(out.read_text()), "python " + " ".join(arguments), seconds
 
 
-def last_run_wall_time(results):
-    """(minutes from the first job's start to the last job's end, jobs) of the run that wrote
-    results/benchmarks/: each file's mtime is its job's end, minus its `s` column its start."""
+def last_run_wall_time(folders):
+    """(minutes from the first job's start to the last job's end, jobs) of the run that wrote the
+    benchmarks/ of `folders` (its results and the base it pretrained): each file's mtime is its
+    job's end, minus its `s` column its start."""
     spans = []
-    for path in results.glob("benchmarks/**/*.tsv"):
+    for path in (p for folder in folders for p in folder.glob("benchmarks/**/*.tsv")):
         lines = path.read_text().splitlines()
         if len(lines) >= 2:
             seconds = float(lines[1].split("\t")[0])
@@ -77,9 +79,9 @@ def snakemake(*arguments):
 
 def pipeline_rows():
     rows = []
-    minutes, jobs = last_run_wall_time(REPO / "results")
+    minutes, jobs = last_run_wall_time([REPO / "results/default", *REPO.glob("resources/base-*")])
     if minutes is None:
-        rows.append(headline.row("full default reproduction wall time", "no recorded run in results/benchmarks/",
+        rows.append(headline.row("full default reproduction wall time", "no recorded run in results/default/benchmarks/",
                                  f"<= {PIPELINE_TARGET_MINUTES} min"))
         return rows
     rows.append(headline.row(f"full default reproduction wall time ({jobs} jobs; last recorded run, from its benchmark files)",

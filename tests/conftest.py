@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = "results/smoke"  # the smoke config's run folder (run: smoke)
 # No test may reach a model hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -40,15 +41,23 @@ def snakemake(workdir, *args, env=None, cores=2):
     )
 
 
-def files_under(results):
-    """Every file of a results folder but logs and benchmarks (which hold times and dates)."""
+def world_dir(workdir):
+    """The one shared world and base-model folder (resources/base-<settings key>) of `workdir`."""
+    [world] = (workdir / "resources").glob("base-*")
+    return world
+
+
+def files_under(workdir):
+    """Every file a run wrote under `workdir`'s results/ and resources/, but logs and benchmarks
+    (which hold times and dates)."""
     return sorted(
-        p.relative_to(results) for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks")
+        p.relative_to(workdir) for top in ("results", "resources") for p in (workdir / top).rglob("*")
+        if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(workdir / top).parts[:2])
     )
 
 
 def assert_identical_results(first, second):
-    """The same files under both results folders, byte for byte (logs and benchmarks aside)."""
+    """The same files written under both workflow folders, byte for byte (logs and benchmarks aside)."""
     assert files_under(second) == files_under(first)
     _, mismatch, errors = filecmp.cmpfiles(first, second, [str(p) for p in files_under(first)], shallow=False)
     assert not mismatch and not errors

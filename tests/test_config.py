@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from copy import deepcopy
@@ -7,9 +8,10 @@ import yaml
 from snakemake.utils import validate
 
 from conftest import REPO
-from infoflow.config import ConfigError, check
+from infoflow.config import ConfigError, check, overlay
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+DEFAULTS = yaml.safe_load((REPO / "config.yaml").read_text())
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "tests/configs").glob("*.yaml"))]
 
 
@@ -52,9 +54,60 @@ def test_layers_beyond_a_local_models_depth(tmp_path, depth_key):
         check(config)
 
 
+def with_generic_task(config, **changes):
+    """`config` with task mytask read from local CSVs by generic entries, the test_id one's keys changed by `changes`."""
+    good = {"dataset": "generic", "source": "data/my.csv", "split": "test", "prompt": "Q: {question}\nA:", "answer": "label",
+            "answer_type": "choice", "labels": ["positive", "negative"]}
+    entry = {key: value for key, value in {**good, **changes}.items() if value is not None}  # None: the key left out
+    config["tasks"].append("mytask")
+    config["sft"]["epochs"]["mytask"] = 1
+    config["datasets"] = {"mytask": {"train": [{**good, "split": "train"}], "test_id": [entry], "test_ood": [good]}}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({}, None),
+        ({"prompt": "question"}, "datasets.mytask.test_id.0.prompt: 'question' names no field; write {question} where field question's text goes"),
+        ({"prompt": "{question} ({label})"}, "datasets.mytask.test_id.0.prompt: shows the answer field 'label' to the model"),
+        ({"answer_type": "number"}, "datasets.mytask.test_id.0.labels: are for answer_type choice only, not number"),
+        ({"labels": ["Yes", "yes"]}, "datasets.mytask.test_id.0.labels: 'Yes' and 'yes' are one label: answers are matched without case"),
+        ({"dataset": "boolq", "answer_type": None, "prompt": None, "answer": None},
+         "datasets.mytask.test_id.0.labels: is a key of generic entries only; dataset boolq has its own prompt and answer"),
+    ],
+)
+def test_generic_entries_are_checked(changes, message):
+    config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+    with_generic_task(config, **changes)
+    validate(config, SCHEMA)
+    if message is None:
+        check(config)
+        return
+    with pytest.raises(ConfigError) as error:
+        check(config)
+    assert str(error.value) == message
+
+
+def test_two_entries_of_one_name_and_split_are_refused():
+    config = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+    with_generic_task(config)
+    test_id = config["datasets"]["mytask"]["test_id"]
+    test_id.append({**test_id[0], "source": "other/my.jsonl"})
+    with pytest.raises(ConfigError, match=r"^datasets.mytask.test_id.1: reads my split test as entry 0 does, so their rows would share ids; "
+                                          r"give a generic entry its own name$"):
+        check(config)
+    test_id[1]["name"] = "other"
+    check(config)
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
+        (lambda c: with_generic_task(c, labels=None),
+         "datasets.mytask.test_id.0.answer_type: choice needs labels, the accepted answers (e.g. labels: [positive, negative])"),
+        (lambda c: with_generic_task(c, labels=[True, False]),  # what YAML makes of labels: [yes, no]
+         "datasets.mytask.test_id.0.labels.0: True is not of type 'string' (YAML reads yes, no, on, off, true and false unquoted as booleans: "
+         "quote the word, e.g. 'yes')"),
         (lambda c: c["base_model"].update(layers="eight"), "base_model.layers: 'eight' is not of type 'integer'"),
         (lambda c: c.update(colour="red"), "(top level): unknown key: Additional properties are not allowed ('colour' was unexpected)"),
         (lambda c: c["knowledge_world"].update(entities=-5), "knowledge_world.entities: -5 is less than the minimum of 1"),
@@ -78,14 +131,15 @@ def test_layers_beyond_a_local_models_depth(tmp_path, depth_key):
         (lambda c: c["inforidge"]["residual_scaling"].update(methods=["lora"]), "inforidge.residual_scaling.methods: ['lora'] not in methods"),
         (lambda c: c.update(seeds=[0, "one"]), "seeds.1: 'one' is not of type 'integer'"),
         (lambda c: c.update(seeds=[0.5]), "seeds.0: 0.5 is not of type 'integer'"),
-        (lambda c: c.update(methods={}), "methods: {} should be non-empty"),
+        # A config file is an overlay on config.yaml: null removes a default (here every method).
+        (lambda c: c.update(methods=dict.fromkeys([*c["methods"], *DEFAULTS["methods"]])), "methods: {} should be non-empty"),
         (lambda c: c["methods"].update(sft={}), "methods.sft: 'kind' is a required property"),
         (lambda c: c["methods"].update(r={"kind": "regularization", "lam": "0.1"}), "methods.r.lam: '0.1' is not of type 'number'"),
         ("methods:\n  sft: {kind: sft}\n  sft: {kind: intervention, p: 0.1}\n", "methods: duplicate key 'sft' (bad.yaml, line 3); give each key once"),
         ("seeds: [0]\nseeds: [0, 1]\n", "(top level): duplicate key 'seeds' (bad.yaml, line 2); give each key once"),
         (lambda c: c.update(tasks=["knowledge", "arithmetic"]), "tasks: arithmetic is neither knowledge, modular nor a task under datasets"),
-        (lambda c: c["sft"]["epochs"].pop("modular"), "sft.epochs: no epochs for task modular"),
-        (lambda c: c.pop("figures"), "(top level): 'figures' is a required property"),
+        (lambda c: c["sft"]["epochs"].update(modular=None), "sft.epochs: no epochs for task modular"),
+        (lambda c: c.update(figures=None), "(top level): 'figures' is a required property"),
         (lambda c: c["model_loading"].update(dtype="fp16"), "model_loading.dtype: 'fp16' is not one of ['auto', 'float32', 'bfloat16', 'float16']"),
         (lambda c: c["model_loading"].update(trust_remote_code="yes"), "model_loading.trust_remote_code: 'yes' is not of type 'boolean'"),
         (lambda c: c["base_model"].update(pretrained="/models/qwen2.5-0.5b"), "base_model.pretrained: local model folder /models/qwen2.5-0.5b does not exist"),
@@ -116,3 +170,47 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("config error")]
     assert errors == [f"config error: {message}"]
     assert "Traceback" not in result.stderr and not (tmp_path / "results").exists()
+
+
+def test_an_overlay_merges_mappings_replaces_entries_and_null_removes():
+    defaults = {"seeds": [0, 1], "sft": {"lr": 1, "epochs": {"a": 1, "b": 2}},
+                "methods": {"sft": {"kind": "sft"}, "int": {"kind": "intervention", "p": 0.1, "tasks": ["a"]}}}
+    merged = overlay(defaults, {"sft": {"epochs": {"b": None}}, "methods": {"int": {"kind": "intervention", "p": 0.2}}},
+                     {"seeds": [0], "methods": {"sft": None}})
+    assert merged == {"seeds": [0], "sft": {"lr": 1, "epochs": {"a": 1}}, "methods": {"int": {"kind": "intervention", "p": 0.2}}}
+    assert defaults["methods"]["int"]["tasks"] == ["a"]  # the inputs are left as they are
+
+
+def dry_run(tmp_path, *overlays):
+    paths = []
+    for i, text in enumerate(overlays):
+        paths.append(tmp_path / f"overlay{i}.yaml")
+        paths[-1].write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", *(["--configfile", *map(str, paths)] if paths else []),
+         "--directory", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+
+
+def test_a_one_key_overlay_plans_the_default_run_with_that_key_changed(tmp_path):
+    result = dry_run(tmp_path, "seeds: [0]\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    finetunes = re.search(r"^finetune\s+(\d+)$", result.stdout, re.M)
+    runs = sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in DEFAULTS["methods"].values())
+    assert int(finetunes.group(1)) == runs  # one seed
+    assert f"results/{DEFAULTS['run']}/config.yaml" in result.stdout
+
+
+def test_overlays_apply_in_order_and_a_named_run_gets_its_own_folder(tmp_path):
+    result = dry_run(tmp_path, "run: first\nseeds: [0]\n", "run: second\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "results/second/runs/" in result.stdout and "results/first/" not in result.stdout
+    assert re.search(r"^finetune\s+(\d+)$", result.stdout, re.M).group(1) == str(
+        sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in DEFAULTS["methods"].values()))
+
+
+def test_an_overlay_with_an_unknown_key_or_a_bad_value_is_refused_in_one_line(tmp_path):
+    for text, message in [("sedes: [0]\n", "config error: (top level): unknown key: Additional properties are not allowed ('sedes' was unexpected)"),
+                          ("run: my run\n", "config error: run: 'my run' does not match '^[A-Za-z0-9_.-]+$'")]:
+        result = dry_run(tmp_path, text)
+        assert result.returncode != 0
+        assert [line for line in result.stderr.splitlines() if line.startswith("config error")] == [message]

@@ -1,8 +1,11 @@
 import json
 
+import polars as pl
 import pytest
+import torch
 
 from conftest import run_module
+from infoflow.infosteer.steer import steer
 from infoflow.training import models
 from infoflow.posttrain.evaluate import exact_match, score
 from infoflow.training.generation import greedy_generate
@@ -51,15 +54,35 @@ def test_evaluate_command_writes_predictions_and_tagged_metrics(tiny_world, tiny
     assert len(predictions.read_text().splitlines()) == result["n"] + 1
 
 
-def test_evaluate_command_scores_several_splits_under_steering(tiny_world, tiny_model_dir, tmp_path):
+def evaluate_predictions(model_dir, tiny_world, tmp_path):
+    """The evaluate command's predictions on both knowledge test splits, per split."""
     paths = {s: (tmp_path / f"{s}.csv", tmp_path / f"{s}.json") for s in ("test_id", "test_ood")}
-    run_module("posttrain.evaluate", "--model", tiny_model_dir, "--examples", tiny_world["paths"]["k_test_id"],
-               tiny_world["paths"]["k_test_ood"], "--splits", "test_id", "test_ood", "--max-new-tokens", 2,
-               "--batch-size", 8, "--method", "intervention", "--steering", "p=0.2", "alpha=3.0", "--threads", 1,
+    run_module("posttrain.evaluate", "--model", model_dir, "--examples", tiny_world["paths"]["k_test_id"],
+               tiny_world["paths"]["k_test_ood"], "--splits", "test_id", "test_ood", "--max-new-tokens", 3,
+               "--batch-size", 8, "--threads", 1,
                "--predictions", *(p[0] for p in paths.values()), "--metrics", *(p[1] for p in paths.values()))
-    for split, (csv, metrics) in paths.items():
+    for split, (_, metrics) in paths.items():
         assert json.loads(metrics.read_text())["tags"] == {"split": split}
-        assert len(csv.read_text().splitlines()) == len(tiny_world["knowledge"][split]) + 1
+    return {split: pl.read_csv(csv)["prediction"].fill_null("").to_list() for split, (csv, _) in paths.items()}
+
+
+def test_a_model_trained_with_at_eval_is_evaluated_under_its_steering(tiny_world, tiny_model_dir, tmp_path):
+    params = {"p": 0.25, "alpha": 3.0}
+    model, tokenizer = models.load(tiny_model_dir)
+    with torch.no_grad():  # FFNs that matter, as trained ones do: the random tiny model only echoes its last token
+        for layer in model.model.layers:
+            for linear in (layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
+                linear.weight.mul_(8)
+    models.save(model, tokenizer, tmp_path / "steered", {"method": "intervention", "params": params, "at_eval": True})
+    models.save(model, tokenizer, tmp_path / "plain")
+    prompts = {s: [e["prompt"] for e in tiny_world["knowledge"][s]] for s in ("test_id", "test_ood")}
+    plain = {s: greedy_generate(model, tokenizer, p, max_new_tokens=3, batch_size=8) for s, p in prompts.items()}
+    with steer(model, "intervention", **params):  # what the rule passed before the model kept its steering
+        steered = {s: greedy_generate(model, tokenizer, p, max_new_tokens=3, batch_size=8) for s, p in prompts.items()}
+    assert steered != plain
+    assert evaluate_predictions(tmp_path / "steered", tiny_world, tmp_path / "a") == steered
+    # A folder without the record (a base model; a hub model has none either) decodes plainly.
+    assert evaluate_predictions(tmp_path / "plain", tiny_world, tmp_path / "b") == plain
 
 
 def test_bad_example_file_stops_with_file_and_row(tiny_model_dir, tmp_path):

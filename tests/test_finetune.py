@@ -1,4 +1,5 @@
 import json
+import re
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,7 @@ def test_finetune_command_trains_and_saves_a_loadable_model(tiny_world, tiny_mod
     changed = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), base.state_dict().values())]
     assert any(changed)
     assert not list(out.glob(".partial-*"))
+    assert json.loads((out / models.METHOD_FILE).read_text()) == {"method": "sft"}
     # Same seed, same data: the same weights.
     run_module("posttrain.finetune", *args[:-4], "--out", tmp_path / "again", "--history", tmp_path / "again.json")
     again, _ = models.load(tmp_path / "again")
@@ -72,6 +74,8 @@ def test_lora_method_trains_adapters_only_and_saves_merged_plain_models(tiny_wor
     assert changed and all(name.endswith(("q_proj.weight", "v_proj.weight", "down_proj.weight")) for name in changed)
     start = models.load(checkpoints / "point00")[0].state_dict()
     assert all(torch.equal(start[name], base_weights[name]) for name in base_weights)  # B = 0 at step 0
+    lora_record = {"method": "lora", "params": {"r": 4, "alpha": 8.0, "dropout": 0.0, "target_modules": "q_proj,v_proj,down_proj"}}
+    assert all(models.read_method(folder) == lora_record for folder in (out, checkpoints / "point00", checkpoints / "point01"))
 
 
 def test_unknown_lora_parameter_is_one_line(tiny_world, tiny_model_dir, tmp_path):
@@ -82,6 +86,22 @@ def test_unknown_lora_parameter_is_one_line(tiny_world, tiny_model_dir, tmp_path
     assert result.returncode != 0 and "error: unknown lora parameter 'rank'" in result.stderr.strip().splitlines()[-1]
 
 
+def test_a_steered_model_and_its_checkpoints_record_the_steering_they_were_trained_with(tiny_world, tiny_model_dir, tmp_path):
+    out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    common = ["--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--learning-rate", 1e-3, "--epochs", 1,
+              "--batch-size", 4, "--warmup-steps", 0, "--weight-decay", 0.0, "--seed", 0, "--threads", 1,
+              "--history", tmp_path / "history.json"]
+    run_module("posttrain.finetune", *common, "--method", "intervention", "--method-params", "p=0.2", "alpha=3.0", "layers=0,1",
+               "--at-eval", "--checkpoints", 1, "--checkpoint-dir", checkpoints, "--out", out)
+    record = {"method": "intervention", "params": {"p": 0.2, "alpha": 3.0, "layers": [0, 1]}, "at_eval": True}
+    for folder in (out, checkpoints / "point00", checkpoints / "point01"):
+        assert json.loads((folder / models.METHOD_FILE).read_text()) == record
+    result = run_module("posttrain.finetune", *common, "--method", "regularization", "--at-eval", "--out", tmp_path / "m", check=False)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(
+        "error: --at-eval: only an intervention changes decoding, not regularization")
+    assert not (tmp_path / "m").exists()
+
+
 def test_gradient_checkpointing_and_accumulation_with_the_regulariser(tiny_world, tiny_model_dir, tmp_path):
     history = tmp_path / "history.json"
     run_module("posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"], "--method", "regularization",
@@ -90,6 +110,25 @@ def test_gradient_checkpointing_and_accumulation_with_the_regulariser(tiny_world
                "--seed", 0, "--threads", 1, "--dtype", "float32", "--out", tmp_path / "model", "--history", history)
     logged = json.loads(history.read_text())
     assert logged and all(entry["key_entropy"] > 0 for entry in logged)
+
+
+# e.g. 'infoflow.training.trainer: step 40/300 (13%)  loss 2.314  lr 4.1e-04  3.2 steps/s  ETA 1m21s  key entropy 3.210'
+STEP_LINE = re.compile(r"infoflow\.training\.trainer: step (\d+)/(\d+) \(\d+%\)  loss (\d+\.\d{3})  lr \d\.\de[-+]\d\d"
+                       r"  \d+\.\d steps/s  ETA \d+(s|m\d\ds|h\d\dm)  key entropy \d+\.\d{3}$")
+
+
+def test_training_logs_a_line_per_logging_window_to_the_job_log(tiny_world, tiny_model_dir, tmp_path):
+    history = tmp_path / "history.json"
+    result = run_module("posttrain.finetune", "--model", tiny_model_dir, "--train", tiny_world["paths"]["k_train"],
+                        "--method", "regularization", "--method-params", "lam=0.1", "--learning-rate", 1e-3, "--epochs", 2,
+                        "--batch-size", 2, "--warmup-steps", 0, "--weight-decay", 0.0, "--seed", 0, "--threads", 1,
+                        "--report-to", "none", "--out", tmp_path / "model", "--history", history)
+    lines = [m for m in map(STEP_LINE.search, result.stderr.splitlines()) if m]
+    logged = json.loads(history.read_text())
+    assert len(logged) >= 2 and [int(m[1]) for m in lines] == [entry["step"] for entry in logged]
+    assert [float(m[3]) for m in lines] == [round(entry["loss"], 3) for entry in logged]
+    assert {int(m[2]) for m in lines} == {2 * -(-len(tiny_world["knowledge"]["train"]) // 2)}
+    assert "'loss'" not in result.stdout  # the Trainer's own printed dicts are gone
 
 
 def test_max_length_cuts_the_start_of_the_prompt_and_keeps_the_answer(tiny_world):

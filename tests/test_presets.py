@@ -33,7 +33,8 @@ def local_override(preset, folder, model_dir):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    return copy_workflow(tmp_path_factory.mktemp("presets"))
+    # A preset is an overlay on the real defaults (config.yaml), not on the smoke test's.
+    return copy_workflow(tmp_path_factory.mktemp("presets"), config=REPO / "config.yaml")
 
 
 def test_every_preset_states_its_gpu_hours_and_a_pretrained_model():
@@ -49,7 +50,8 @@ def test_preset_plans_its_dag_on_local_stand_ins(path, workdir, tiny_model_dir, 
     result = snakemake(workdir, "-n", "--configfile", path, override)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    runs = len(preset["seeds"]) * sum(len(m.get("tasks", preset["tasks"])) for m in preset["methods"].values())
+    methods = [m for m in preset["methods"].values() if m is not None]  # null: a default method removed
+    runs = len(preset["seeds"]) * sum(len(m.get("tasks", preset["tasks"])) for m in methods)
     assert re.search(rf"^finetune\s+{runs}$", output, re.M)
     assert not re.search(r"^(tokenizer|pretrain_base_model)\s+\d+$", output, re.M)  # the pretrained model is used as it is
     assert str(tiny_model_dir) in output
@@ -58,12 +60,14 @@ def test_preset_plans_its_dag_on_local_stand_ins(path, workdir, tiny_model_dir, 
 def test_preset_data_stage_runs_on_fixture_files(workdir, tiny_model_dir, tmp_path):
     path = REPO / "presets/infosteer_commonsense_qwen2.5-1.5b.yaml"
     override = local_override(yaml.safe_load(path.read_text()), tmp_path, tiny_model_dir)
-    targets = [f"results/data/commonsense/{split}.parquet" for split in ("train", "test_id", "test_ood")]
-    result = snakemake(workdir, *targets, "--configfile", path, override)
+    result = snakemake(workdir, "--until", "dataset_split", "--configfile", path, override)
     assert result.returncode == 0, result.stderr[-2000:]
+    # Public data set splits are shared between runs: resources/datasets/<task>/<split>-<entries key>.
+    targets = [next((workdir / "resources/datasets/commonsense").glob(f"{split}-*.parquet"))
+               for split in ("train", "test_id", "test_ood")]
     train = pd.read_parquet(workdir / targets[0])
     assert set(train.source) == {"boolq", "piqa", "siqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa"}
     assert set(train.split) == {"train"} and train.id.is_unique
     assert set(pd.read_parquet(workdir / targets[2]).source) == {"ecqa"}
-    summary = json.loads((workdir / "results/data/commonsense/train.summary.json").read_text())
+    summary = json.loads(targets[0].with_suffix(".summary.json").read_text())
     assert summary["rows_written"] == len(train) and summary["rows_skipped"] == 0

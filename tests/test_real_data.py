@@ -323,22 +323,31 @@ BAD_ROWS = [
 ]
 
 
+def assert_row_2_is_an_error_or_skipped_and_counted(path, load, reason, problem, kept_ids):
+    """load(on_bad_rows, count) of `path`, whose row 2 is bad: an error naming file and row, or with
+    skip the other rows, `kept_ids`, and the bad one counted."""
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, row 2: {problem}") as error:
+        load("error", None)
+    assert "\n" not in str(error.value)
+
+    count = RowCount()
+    rows = load("skip", count)
+    assert [row["id"] for row in rows] == kept_ids
+    summary = count.summary(written=2)
+    first = summary["skipped"][reason].pop("first")
+    assert len(first) == 1 and re.match(rf"{re.escape(str(path))}, row 2: {problem}", first[0])
+    assert summary == {"rows_read": 3, "rows_skipped": 1, "rows_kept": 2, "rows_written": 2, "skipped": {reason: {"rows": 1}}}
+
+
 @pytest.mark.parametrize("case, dataset, name, content, reason, problem", BAD_ROWS, ids=[c[0] for c in BAD_ROWS])
 def test_bad_row_is_an_error_naming_file_and_row_or_is_skipped_and_counted(tmp_path, case, dataset, name, content, reason,
                                                                           problem):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, row 2: {problem}") as error:
-        rd.load(dataset, str(path), "test")
-    assert "\n" not in str(error.value)
-
-    count = RowCount()
-    rows = rd.load(dataset, str(path), "test", "skip", count)
-    assert [row["id"] for row in rows] == [f"{dataset}-test-00000", f"{dataset}-test-00002"]  # ids keep source positions
-    summary = count.summary(written=2)
-    first = summary["skipped"][reason].pop("first")
-    assert len(first) == 1 and re.match(rf"{re.escape(str(path))}, row 2: {problem}", first[0])
-    assert summary == {"rows_read": 3, "rows_skipped": 1, "rows_kept": 2, "rows_written": 2, "skipped": {reason: {"rows": 1}}}
+    assert_row_2_is_an_error_or_skipped_and_counted(
+        path, lambda on_bad_rows, count: rd.load(dataset, str(path), "test", on_bad_rows, count), reason, problem,
+        [f"{dataset}-test-00000", f"{dataset}-test-00002"],  # ids keep source positions
+    )
 
 
 def test_blank_lines_are_no_rows_and_a_csv_may_start_with_a_byte_order_mark(tmp_path):
@@ -430,6 +439,102 @@ def test_cli_refuses_entries_that_would_share_ids(tmp_path):
     assert not (tmp_path / "o.parquet").exists()
 
 
+QUIZ = [
+    {"qid": "q7", "topic": "maths", "question": "Is 7 prime?", "label": "Yes"},
+    {"qid": "q8", "topic": "maths", "question": "Is 8 prime?", "label": "no"},
+    {"qid": "q1", "topic": "art", "question": "Is blue a colour?", "label": "YES"},
+]
+QUIZ_ENTRY = {"dataset": "generic", "split": "test", "prompt": "[{topic}] Q: {question} {{yes/no}}\nA:", "answer": "label",
+              "answer_type": "choice", "labels": ["yes", "no"], "id": "qid"}
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "csv", "parquet"])
+def test_generic_entry_fills_its_template_from_each_format(tmp_path, layout):
+    entry = {**QUIZ_ENTRY, "source": str(write_records(tmp_path, layout, QUIZ))}
+    rows = rd.load("quiz", entry["source"], "test", generic=entry)
+    assert rows[0] == {"id": "quiz-test-q7", "split": "test", "source": "quiz", "prompt": "[maths] Q: Is 7 prime? {yes/no}\nA:",
+                       "answer": "yes", "answer_type": "choice", "choices": ["yes", "no"]}
+    assert [(r["id"], r["answer"]) for r in rows] == [("quiz-test-q7", "yes"), ("quiz-test-q8", "no"), ("quiz-test-q1", "yes")]
+    rd.write(rows, tmp_path / "rows.parquet")
+    assert pq.read_table(tmp_path / "rows.parquet").schema.equals(WRITTEN_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "answer_type, labels, values, answers, row_type",
+    [
+        ("exact", None, ["Paris", " New  York ", 1984], ["Paris", "New  York", "1984"], "exact"),
+        ("number", None, ["1,234", 2.5, "-3.0"], ["1234", "2.5", "-3"], "number"),
+        ("true_false", None, [True, "no", " Yes"], ["true", "false", "true"], "yes_no"),
+        ("choice", ["Positive", "negative"], ["positive", "NEGATIVE", "Positive"], ["positive", "negative", "positive"], "choice"),
+    ],
+)
+def test_generic_answer_types(tmp_path, answer_type, labels, values, answers, row_type):
+    entry = {"dataset": "generic", "split": "test", "prompt": "{text}", "answer": "gold", "answer_type": answer_type,
+             "labels": labels, "source": str(write_records(tmp_path, "jsonl", [{"text": "t", "gold": value} for value in values]))}
+    rows = rd.load("mine", entry["source"], "test", generic={key: value for key, value in entry.items() if value is not None})
+    assert [r["answer"] for r in rows] == answers
+    assert all(r["answer_type"] == row_type and r["choices"] == ([label.lower() for label in labels] if labels else None) for r in rows)
+    assert [r["id"] for r in rows] == ["mine-test-00000", "mine-test-00001", "mine-test-00002"]
+
+
+SUM_ROW = {"qid": "a", "question": "1 + 1?", "answer": "2"}
+GENERIC_BAD_ROWS = [  # (case, file name, bytes with a bad row 2, the entry's answer_type, reason, problem)
+    ("template_field_missing", "t.jsonl", jsonl(SUM_ROW, {"qid": "b", "answer": "3"}, {**SUM_ROW, "qid": "c"}), "number",
+     "missing_field", r"missing field 'question'"),
+    ("empty_field_csv", "t.csv", b"qid,question,answer\na,1 + 1?,2\nb, ,3\nc,2 + 2?,4\n", "number", "empty_field",
+     r"field 'question' is empty"),
+    ("list_in_template", "t.jsonl", jsonl(SUM_ROW, {**SUM_ROW, "qid": "b", "question": ["1 + 1?"]}, {**SUM_ROW, "qid": "c"}), "number",
+     "wrong_type", r"field 'question' is list \['1 \+ 1\?'\], not text or a number"),
+    ("not_a_number_parquet", "t.parquet", parquet_bytes([SUM_ROW, {**SUM_ROW, "qid": "b", "answer": "four"}, {**SUM_ROW, "qid": "c"}]),
+     "number", "bad_value", r"field 'answer' is 'four', not a number"),
+    ("label_not_in_set_csv", "t.csv", b"qid,question,answer\na,Is it?,yes\nb,Is it?,maybe\nc,Is it?,no\n", "choice", "bad_value",
+     r"field 'answer' is 'maybe', not one of \['yes', 'no'\]"),
+    ("not_true_or_false", "t.jsonl", jsonl({**SUM_ROW, "answer": True}, {**SUM_ROW, "qid": "b", "answer": "maybe"},
+                                           {**SUM_ROW, "qid": "c", "answer": "no"}), "true_false",
+     "bad_value", r"field 'answer' is 'maybe', not one of \['false', 'true', 'no', 'yes'\]"),
+    ("exact_answer_with_a_sentence_end", "t.jsonl", jsonl(SUM_ROW, {**SUM_ROW, "qid": "b", "answer": "U.S.A."}, {**SUM_ROW, "qid": "c"}),
+     "exact", "bad_value", r"field 'answer' is 'U\.S\.A\.'; an exact answer is scored up to its first '\.' or line break"),
+    ("id_twice", "t.jsonl", jsonl(SUM_ROW, SUM_ROW, {**SUM_ROW, "qid": "c"}), "number", "bad_value",
+     r"field 'qid' is 'a', as in .*t\.jsonl, row 1$"),
+]
+
+
+@pytest.mark.parametrize("case, name, content, answer_type, reason, problem", GENERIC_BAD_ROWS, ids=[c[0] for c in GENERIC_BAD_ROWS])
+def test_generic_bad_row_is_an_error_naming_file_and_row_or_is_skipped_and_counted(tmp_path, case, name, content, answer_type, reason,
+                                                                                  problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    entry = {"dataset": "generic", "source": str(path), "split": "test", "prompt": "Q: {question}\nA:", "answer": "answer",
+             "answer_type": answer_type, "id": "qid", **({"labels": ["yes", "no"]} if answer_type == "choice" else {})}
+    assert_row_2_is_an_error_or_skipped_and_counted(
+        path, lambda on_bad_rows, count: rd.load("t", str(path), "test", on_bad_rows, count, entry), reason, problem,
+        ["t-test-a", "t-test-c"],
+    )
+
+
+def test_cli_reads_generic_entries_and_refuses_an_inconsistent_one(tmp_path):
+    quiz = write_records(tmp_path, "jsonl", QUIZ[:2] + [{**QUIZ[2], "label": "perhaps"}])
+    sums = tmp_path / "sums.csv"
+    sums.write_text("question,answer\n1 + 1?,2\n2 + 2?,4\n")
+    entries = [
+        {**QUIZ_ENTRY, "source": str(quiz), "name": "quiz", "on_bad_rows": "skip"},
+        {"dataset": "generic", "source": str(sums), "split": "test", "prompt": "{question}", "answer": "answer", "answer_type": "number"},
+    ]
+    out, summary = tmp_path / "data" / "test_id.parquet", tmp_path / "data" / "test_id.summary.json"
+    run_module("world.public_data", "--entries", json.dumps(entries), "--split-name", "test_id", "--out", out, "--summary", summary)
+    table = pq.read_table(out)
+    assert table.schema.equals(WRITTEN_SCHEMA)
+    assert table.column("id").to_pylist() == ["quiz-test-q7", "quiz-test-q8", "sums-test-00000", "sums-test-00001"]
+    assert table.column("source").to_pylist() == ["quiz", "quiz", "sums", "sums"]
+    assert json.loads(summary.read_text())["skipped"] == {
+        "bad_value": {"rows": 1, "first": [f"{quiz}, row 3: field 'label' is 'perhaps', not one of ['yes', 'no']"]}}
+
+    del entries[0]["labels"]
+    result = run_module("world.public_data", "--entries", json.dumps(entries), "--out", tmp_path / "o.parquet", check=False)
+    assert result.returncode == 2 and "entry 0: answer_type: choice needs labels" in result.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
 ANSWERS = ["answer1", "answer2", "answer3"]
 
 
@@ -461,6 +566,8 @@ ANSWERS = ["answer1", "answer2", "answer3"]
         ("3 + 5 = 8, so 8 apples", "number", None, "8"),
         ("The answer is 12, not 15", "number", None, "12"),
         ("no idea", "number", None, None),
+        (" New  York. It is big", "exact", None, "new york"),
+        ("\nParis", "exact", None, None),
     ],
 )
 def test_extract_answer(text, answer_type, choices, expected):
@@ -477,6 +584,9 @@ def test_extract_answer(text, answer_type, choices, expected):
         (" answer2", {"answer": "answer2", "answer_type": "choice", "choices": ANSWERS}, True),
         (" answer1", {"answer": "answer2", "answer_type": "choice", "choices": ANSWERS}, False),
         (" no", {"answer": "false", "answer_type": "yes_no", "choices": None}, True),
+        (" new york.", {"answer": "New  York", "answer_type": "exact", "choices": None}, True),
+        (" New York City", {"answer": "New York", "answer_type": "exact", "choices": None}, False),
+        ("", {"answer": "Paris", "answer_type": "exact", "choices": None}, False),
     ],
 )
 def test_is_correct(text, row, correct):

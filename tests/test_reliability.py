@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import REPO, assert_identical_results, copy_workflow, snakemake
+from conftest import REPO, RESULTS, assert_identical_results, copy_workflow, snakemake
 from infoflow import parquet
 from infoflow.inforidge import activations
 from infoflow.training import models
@@ -31,20 +31,19 @@ def test_run_killed_midway_and_rerun_matches_an_uninterrupted_run_byte_for_byte(
     run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--workflow-profile", "none"],
                            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    finetune_logs = workdir / "results/logs/finetune"
+    finetune_logs = workdir / RESULTS / "logs/finetune"
     deadline = time.monotonic() + 600
     while not (finetune_logs.exists() and any(finetune_logs.rglob("*.log"))) and time.monotonic() < deadline:
         assert run.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert not (workdir / "results/tables/accuracy.csv").exists()
+    assert not (workdir / RESULTS / "tables/accuracy.csv").exists()
 
     assert snakemake(workdir, "--unlock").returncode == 0
     result = snakemake(workdir, "--rerun-incomplete")
     assert result.returncode == 0, result.stderr[-3000:]
-    first, second = smoke_run / "results", workdir / "results"
-    assert_identical_results(first, second)
+    assert_identical_results(smoke_run, workdir)
 
 
 def test_a_model_path_with_spaces_quotes_and_semicolons_reaches_commands_quoted(tiny_model_dir, tmp_path):
@@ -53,7 +52,7 @@ def test_a_model_path_with_spaces_quotes_and_semicolons_reaches_commands_quoted(
     shutil.copytree(tiny_model_dir, model)
     override = tmp_path / "model.yaml"
     override.write_text(yaml.safe_dump({"base_model": {"pretrained": str(model)}}))
-    targets = ["results/runs/knowledge/sft/seed0/model/model.safetensors", "results/key_shift/base.json"]
+    targets = [f"{RESULTS}/runs/knowledge/sft/seed0/model/model.safetensors", f"{RESULTS}/key_shift/base.json"]
     result = snakemake(workdir, *targets, "--configfile", "config.yaml", override)
     assert result.returncode == 0, result.stderr[-3000:]
     assert all((workdir / target).is_file() for target in targets)

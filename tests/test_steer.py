@@ -1,13 +1,15 @@
 import argparse
+import importlib.util
 import math
 
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from infoflow.cli import StageFailure
 from infoflow.training import models, trainer
 from infoflow.training.sft_data import PadCollator, encode
-from infoflow.training.layers import UnsupportedModel, memory_modules, resolve_layers
+from infoflow.training.layers import memory_modules, resolve_layers
 from infoflow.infosteer.steer import Steering, intervene, key_entropy, parse_spec, steer
 
 ARCHITECTURES = {
@@ -105,12 +107,6 @@ def test_key_reproduces_the_memory_matrix_output(architecture):
     assert torch.allclose(seen["k"] @ weight + bias, seen["out"], atol=1e-5)
 
 
-def test_unknown_architecture_is_named():
-    config = AutoConfig.for_model("phi", vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
-    with pytest.raises(UnsupportedModel, match="PhiForCausalLM: layer 0 has no gated"):
-        Steering(AutoModelForCausalLM.from_config(config), "intervention")
-
-
 def test_layer_groups_and_bad_layers():
     assert resolve_layers("all", 4) == [0, 1, 2, 3]
     assert resolve_layers("early+middle", 24) == list(range(16))
@@ -188,6 +184,32 @@ def test_no_op_steering_matches_sft_exactly(tiny_world, tiny_model_dir):
     assert losses != sft_losses
 
 
+def test_report_to_none_trains_as_before(tiny_world, tiny_model_dir):
+    rows = tiny_world["knowledge"]["train"][:8]
+    losses, weights = run_training(tiny_model_dir, rows)  # settings built in code, without report_to
+    reported_losses, reported_weights = run_training(tiny_model_dir, rows, report_to="none")
+    assert reported_losses == losses and all(torch.equal(weights[k], reported_weights[k]) for k in weights)
+
+
+def test_a_tracker_that_cannot_be_reported_to_stops_training_first(tiny_world, tiny_model_dir, monkeypatch):
+    rows, find_spec = tiny_world["knowledge"]["train"][:4], importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "wandb" else find_spec(name, *args))
+    with pytest.raises(StageFailure, match=r"^training.report_to: wandb needs the 'wandb' package \(pip install wandb\)$"):
+        run_training(tiny_model_dir, rows, report_to="wandb")
+    # TensorBoard installed, but without a folder outliving the Trainer's for its event files.
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object() if name == "tensorboard" else find_spec(name, *args))
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    with pytest.raises(StageFailure, match="^training.report_to: tensorboard needs TENSORBOARD_LOGGING_DIR"):
+        run_training(tiny_model_dir, rows, report_to="tensorboard")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
+def test_tensorboard_gets_the_training_logs(tiny_world, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path))
+    run_training(tiny_model_dir, tiny_world["knowledge"]["train"][:8], report_to="tensorboard")
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
 def test_regulariser_gradient_survives_gradient_checkpointing(tiny_world, tiny_model_dir):
     model, tokenizer = models.load(tiny_model_dir)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -227,3 +249,36 @@ def test_regulariser_is_scaled_right_under_gradient_accumulation(tiny_world, tin
     whole = regulariser_gradient(tiny_model_dir, [collate(features)], 1, tmp_path / "a")
     halves = regulariser_gradient(tiny_model_dir, [collate(features[:2]), collate(features[2:])], 2, tmp_path / "b")
     assert torch.allclose(whole, halves, atol=1e-6, rtol=1e-4)
+
+
+def saved_with_method(model_dir, folder, method):
+    """A copy of the model in `model_dir` saved to `folder` with the post-training `method` record."""
+    model, tokenizer = models.load(model_dir)
+    models.save(model, tokenizer, folder, method)
+    return folder
+
+
+def test_from_folder_puts_back_the_steering_of_an_at_eval_intervention(tiny_world, tiny_model_dir, tmp_path):
+    from infoflow.infosteer.steer import from_folder
+
+    params = {"p": 0.25, "alpha": 3.0, "layers": [1]}
+    folder = saved_with_method(tiny_model_dir, tmp_path / "steered",
+                               {"method": "intervention", "params": params, "at_eval": True})
+    model, tokenizer = models.load(folder)
+    ids = tokenizer([tiny_world["knowledge"]["test_id"][0]["prompt"]], return_tensors="pt").input_ids
+    with torch.no_grad():
+        plain = model(ids).logits
+        with steer(model, "intervention", **params):
+            steered = model(ids).logits
+        with from_folder(model, folder) as steering:
+            assert steering.method == "intervention" and steering.layers == [1]
+            assert torch.equal(model(ids).logits, steered)
+        assert not torch.allclose(steered, plain)
+        assert torch.equal(model(ids).logits, plain)  # hooks removed on exit
+        # Trained without at_eval, with a plain method, or a folder without the record: no hooks.
+        for name, method in [("off", {"method": "intervention", "params": params, "at_eval": False}),
+                             ("lora", {"method": "lora", "params": {"r": 4}}), ("sft", {"method": "sft"})]:
+            with from_folder(model, saved_with_method(tiny_model_dir, tmp_path / name, method)) as steering:
+                assert steering is None and torch.equal(model(ids).logits, plain)
+        with from_folder(model, tiny_model_dir) as steering:
+            assert steering is None and torch.equal(model(ids).logits, plain)

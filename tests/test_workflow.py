@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_workflow, snakemake
+from conftest import RESULTS, copy_workflow, snakemake, world_dir
 
 FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md", "key_shift.md"]
 STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
@@ -50,7 +50,7 @@ def dry_run_with(workdir, old, new):
 
 
 def test_full_run_writes_well_formed_results(smoke_run):
-    results = smoke_run / "results"
+    results = smoke_run / RESULTS
     for name in FINAL_TABLES:
         assert (results / "tables" / name).stat().st_size > 0
     accuracy = pd.read_csv(results / "tables/accuracy.csv")
@@ -74,14 +74,14 @@ def test_full_run_writes_well_formed_results(smoke_run):
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 71
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 68  # the world jobs log theirs in resources/
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
 
 
 def test_inforidge_outputs(smoke_run):
     from infoflow.inforidge import activations
 
-    results = smoke_run / "results"
+    results = smoke_run / RESULTS
     parquet = activations.read(results / "runs/modular/sft/seed1/activations/point02.parquet")
     frame = parquet.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
     assert len(frame) == 2 * 16 * 4 and set(frame.layer) == {0, 1, 2} and frame.final_norm.sum() == 32  # splits x examples x rows
@@ -100,7 +100,7 @@ def test_inforidge_outputs(smoke_run):
 
 
 def test_flux_outputs(smoke_run):
-    results = smoke_run / "results"
+    results = smoke_run / RESULTS
     classes = pd.read_csv(results / "tables/flux_classes.csv")
     assert set(classes.method) == {"sft", *STEERED} and classes.tokens.sum() > 0
     comparison = pd.read_csv(results / "tables/flux_vs_sft.csv")
@@ -117,13 +117,17 @@ def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
 
 
 def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
-    claims = pd.read_csv(smoke_run / "results/claims.csv", dtype={"number": str})
+    claims = pd.read_csv(smoke_run / RESULTS / "claims.csv", dtype={"number": str})
     assert claims.number.tolist() == [str(n) for n in range(1, 13)]
     assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive", "not tested"}
     assert claims.rule.str.contains("95% CI").all() and claims.paper.str.len().gt(0).all()
     # The smoke config runs the Laplacian and polynomial kernels, so claim 12 is judged.
     assert claims.set_index("number").loc["12", "verdict"] != "not tested"
-    assert (smoke_run / "results/claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
+    assert (smoke_run / RESULTS / "claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
+
+
+# Any config change rewrites the run's merged config and its provenance, and nothing else by itself.
+CONFIG_RECORD = {"run_config": 1, "provenance": 1}
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -135,14 +139,15 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
     with dry_run_with(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2") as output:
         assert job_counts(output) == {
             "evaluate": 8, "evaluate_base": 2, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
-            "steering_tables": 1, "accuracy_figure": 1, "claims": 1, "all": 1,
+            "steering_tables": 1, "accuracy_figure": 1, "claims": 1, **CONFIG_RECORD, "all": 1,
         }
-        assert reasons(output)["params have changed since last execution"] == {"evaluate", "evaluate_base", "knowledge_recall"}
+        assert reasons(output)["params have changed since last execution"] == {"evaluate", "evaluate_base", "knowledge_recall", "run_config"}
 
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
-        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "all": 1}
+        assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1,
+                                      **CONFIG_RECORD, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
@@ -150,9 +155,9 @@ def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
         assert job_counts(output) == {
             "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1,
             "extract_activations": 2, "ridge_analysis": 2, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
-            "kernel_check": 2, "claims": 1, "all": 1,
+            "kernel_check": 2, "claims": 1, **CONFIG_RECORD, "all": 1,
         }
-        assert "output: results/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
+        assert f"output: {RESULTS}/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
 
 
 def job_outputs(dry_run_output):
@@ -196,7 +201,7 @@ def test_editing_the_statistics_module_reruns_tables_and_claims_but_no_model_job
 
 def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
     with dry_run_with(smoke_run, "lam: 0.1,", "lam: 0.2,") as output:
-        per_run = [path for path in job_outputs(output) if path.startswith(("results/runs/", "results/key_shift/knowledge"))]
+        per_run = [path for path in job_outputs(output) if path.startswith((f"{RESULTS}/runs/", f"{RESULTS}/key_shift/knowledge"))]
         assert per_run and all("/reg_l0.1/" in path for path in per_run)
         counts = job_counts(output)
         assert {rule: counts.pop(rule) for rule in ("finetune", "evaluate", "extract_activations", "ridge_analysis", "key_shares", "token_flux")} == {
@@ -205,26 +210,54 @@ def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
         assert set(counts.values()) == {1}  # tables, figures and `all`, once each
 
 
+def test_a_second_named_run_lives_beside_the_first_and_shares_its_base_model(smoke_run, tmp_path):
+    # The smoke run, then an overlay naming another run with one method's lambda changed.
+    overlay = tmp_path / "lam.yaml"
+    overlay.write_text(yaml.safe_dump({"run": "smoke_lam", "methods": {
+        "reg_l0.1": {"kind": "regularization", "lam": 0.2, "layers": "early+middle", "tasks": ["knowledge"]}}}))
+    result = snakemake(smoke_run, "-n", "--configfile", overlay)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    outputs = job_outputs(output)
+    assert outputs and all(path.startswith("results/smoke_lam/") for path in outputs)
+    # The world, tokenizer and base model of equal settings are reused from resources/, not rebuilt.
+    assert not job_counts(output).keys() & {"knowledge_facts", "knowledge_data", "modular_data", "tokenizer", "pretrain_base_model"}
+    assert f"{RESULTS}/" not in output  # the first run's folder is left alone
+
+
+def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
+    written = yaml.safe_load((smoke_run / RESULTS / "config.yaml").read_text())
+    smoke = yaml.safe_load((smoke_run / "config.yaml").read_text())
+    assert written["run"] == "smoke" and written["methods"] == smoke["methods"] and written["seeds"] == smoke["seeds"]
+    assert written["model_loading"] == smoke["model_loading"]
+    provenance = json.loads((smoke_run / RESULTS / "provenance.json").read_text())
+    assert provenance["config"]["path"] == f"{RESULTS}/config.yaml" and len(provenance["config"]["sha256"]) == 64
+    assert provenance["base_model"]["path"].startswith("resources/base-") and provenance["packages"]["torch"]
+    assert {f["path"].split("/data/")[1] for f in provenance["data"]["files"]} == {
+        f"{task}/{split}.jsonl" for task in ("knowledge", "modular") for split in ("train", "test_id", "test_ood")}
+
+
 def test_adding_a_seed_runs_only_the_new_seed(smoke_run):
     with dry_run_with(smoke_run, "seeds: [0, 1]", "seeds: [0, 1, 2]") as output:
-        per_run = [path for path in job_outputs(output) if path.startswith(("results/runs/", "results/key_shift/knowledge"))]
+        per_run = [path for path in job_outputs(output) if path.startswith((f"{RESULTS}/runs/", f"{RESULTS}/key_shift/knowledge"))]
         assert per_run and all("/seed2" in path for path in per_run)
         assert job_counts(output)["finetune"] == 4  # three knowledge methods and modular SFT
 
 
 def test_malformed_data_file_stops_its_rule_and_leaves_nothing(tmp_path):
     workdir = copy_workflow(tmp_path)
-    assert snakemake(workdir, "results/data/knowledge/facts.csv").returncode == 0
-    facts = workdir / "results/data/knowledge/facts.csv"
+    assert snakemake(workdir, "knowledge_facts").returncode == 0  # a rule name as the target
+    world = world_dir(workdir)
+    facts = world / "data/knowledge/facts.csv"
     lines = facts.read_text().splitlines()
     lines[5] = lines[5].rsplit(",", 1)[0]  # row 6 loses its value column
     facts.write_text("\n".join(lines) + "\n")
-    result = snakemake(workdir, "results/data/knowledge/train.jsonl")
+    result = snakemake(workdir, "knowledge_data")
     assert result.returncode != 0
-    log = (workdir / "results/logs/knowledge_data.log").read_text().strip().splitlines()
-    assert log == ["infoflow: results/data/knowledge/facts.csv, row 6: expected 3 columns"]
-    assert not (workdir / "results/data/knowledge/train.jsonl").exists()
-    assert not (workdir / "results/data/knowledge/corpus.txt").exists()
+    log = (world / "logs/knowledge_data.log").read_text().strip().splitlines()
+    assert log == [f"infoflow: {facts.relative_to(workdir)}, row 6: expected 3 columns"]
+    assert not (world / "data/knowledge/train.jsonl").exists()
+    assert not (world / "data/knowledge/corpus.txt").exists()
 
 
 def report_data(html, name):
@@ -232,18 +265,18 @@ def report_data(html, name):
 
 
 def test_report_bundles_every_figure_and_table_by_paper(smoke_run):
-    result = snakemake(smoke_run, "--report", "results/report.html")
+    result = snakemake(smoke_run, "--report", f"{RESULTS}/report.html")
     assert result.returncode == 0, result.stderr[-2000:]
-    html = (smoke_run / "results/report.html").read_text()
+    html = (smoke_run / RESULTS / "report.html").read_text()
     categories, items = report_data(html, "categories"), report_data(html, "results")
     assert set(categories) == {"InfoSteer", "InfoRidge", "Claims"}
     shown = {path for topics in categories.values() for paths in topics.values() for path in paths}
-    produced = {str(p.relative_to(smoke_run)) for pattern in ("figures/*.png", "tables/*.csv") for p in (smoke_run / "results").glob(pattern)}
+    produced = {str(p.relative_to(smoke_run)) for pattern in ("figures/*.png", "tables/*.csv") for p in (smoke_run / RESULTS).glob(pattern)}
     assert produced <= shown and shown == set(items)
     assert all(item["caption"].strip() for item in items.values())
     labels = {path: item["labels"] for path, item in items.items()}
-    assert labels["results/runs/knowledge/int_p10_a2/seed1/eval/test_ood.csv"] == {"task": "knowledge", "method": "int_p10_a2", "seed": "1", "split": "test_ood"}
-    assert labels["results/runs/modular/sft/seed0/ridge/mi.csv"] == {"task": "modular", "method": "sft", "seed": "0"}
+    assert labels[f"{RESULTS}/runs/knowledge/int_p10_a2/seed1/eval/test_ood.csv"] == {"task": "knowledge", "method": "int_p10_a2", "seed": "1", "split": "test_ood"}
+    assert labels[f"{RESULTS}/runs/modular/sft/seed0/ridge/mi.csv"] == {"task": "modular", "method": "sft", "seed": "0"}
     assert all(path in categories["InfoRidge"]["Information per layer, per run"] for path in labels if path.endswith("ridge/mi.csv"))
 
 
@@ -272,3 +305,24 @@ def test_profile_mistake_stops_the_run_naming_rule_and_key(smoke_run, tmp_path, 
 def test_local_profile_runs_the_workflow(smoke_run):
     result = snakemake(smoke_run, "-n", "--profile", smoke_run / "workflow/profiles/local")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_another_workflow_uses_this_one_as_a_module(tmp_path):
+    # The workflow in one folder; a host workflow in another includes it by a local path, runs it
+    # under its own config overlay, and finds the package's files relative to the module.
+    copy_workflow(tmp_path / "infoflow")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "host.yaml").write_text("run: hosted\nseeds: [0]\n")
+    (host / "Snakefile").write_text(
+        'configfile: "host.yaml"\n\n\nmodule infoflow:\n    snakefile:\n        "../infoflow/Snakefile"\n'
+        "    config:\n        config\n\n\nuse rule * from infoflow as infoflow_*\n\n\n"
+        "rule all:\n    default_target: True\n    input:\n        rules.infoflow_all.input,\n"
+    )
+    result = snakemake(host, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    counts = job_counts(output)
+    assert counts["infoflow_finetune"] == 4 and counts["infoflow_claims"] == 1  # smoke: 4 runs x 1 seed
+    assert all(path.startswith(("results/hosted/", "resources/")) for path in job_outputs(output))
+    assert "../infoflow/src/infoflow/posttrain/finetune.py" in output  # code inputs of the module's own files

@@ -6,12 +6,14 @@ model), and `check_unique_keys` the duplicate keys that loading a file drops uns
 offending key.
 """
 
+import copy
 import json
 import os
 import re
 
 import yaml
 
+from infoflow.world.adapters import entry_name, generic_problem
 from infoflow.world.knowledge_world import ATTRIBUTES
 
 
@@ -34,7 +36,33 @@ def describe_schema_error(error):
     elif error.validator == "type" and isinstance(error.instance, str) and UNDOTTED_EXPONENT.fullmatch(error.instance):
         mantissa, exponent = error.instance.lower().split("e")
         message += f" (YAML reads {error.instance} as text: write {mantissa}.0e{exponent})"
+    elif error.validator == "type" and isinstance(error.instance, bool) and "string" in error.validator_value:
+        message += " (YAML reads yes, no, on, off, true and false unquoted as booleans: quote the word, e.g. 'yes')"
     return f"{path}: {message}"
+
+
+# Sections whose entries an overlay replaces whole: a method or a task's data sets redefined in an
+# overlay keeps none of the default entry's keys (a default `tasks: [knowledge]` would otherwise stay).
+WHOLE_ENTRIES = ("methods", "datasets")
+
+
+def overlay(defaults, *overlays, whole_entries=WHOLE_ENTRIES):
+    """`defaults` with each of `overlays` merged over it in turn: mappings merge key by key, any
+    other value (and any entry of a `whole_entries` section) replaces the default, and a key set to
+    null (None) removes it, so an overlay can drop a default method. Returns a new dict; the inputs
+    are left as they are."""
+    merged = copy.deepcopy(defaults)
+    for layer in overlays:
+        for key, value in layer.items():
+            if value is None:
+                merged.pop(key, None)
+            elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = overlay(merged[key], value, whole_entries=()) if key not in whole_entries else {
+                    **merged[key], **copy.deepcopy(value)}
+                merged[key] = {k: v for k, v in merged[key].items() if v is not None}
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def check_unique_keys(path):
@@ -106,9 +134,28 @@ def test_sizes(config):
     return sizes
 
 
+def check_dataset_entries(datasets):
+    """Raise ConfigError for a generic data set entry whose keys do not fit together, or for two
+    entries of a split whose rows would share ids (the same data set name)."""
+    for task, splits in datasets.items():
+        for split, entries in splits.items():
+            read = [(entry_name(entry), entry["split"]) for entry in entries]
+            for position, entry in enumerate(entries):
+                where = f"datasets.{task}.{split}.{position}"
+                problem = generic_problem(entry)
+                if problem:
+                    raise ConfigError(f"{where}.{problem[0]}: {problem[1]}")
+                if read[position] in read[:position]:
+                    raise ConfigError(
+                        f"{where}: reads {read[position][0]} split {read[position][1]} as entry {read.index(read[position])} does, "
+                        "so their rows would share ids; give a generic entry its own name"
+                    )
+
+
 def check(config):
     """Raise ConfigError for inconsistent values the schema accepts one by one."""
     datasets = config.get("datasets", {})
+    check_dataset_entries(datasets)
     for task in config["tasks"]:
         section = SYNTHETIC_TASKS.get(task)
         if section is None and task not in datasets:
@@ -127,6 +174,8 @@ def check(config):
     pretrained = base.get("pretrained")
     if pretrained and looks_local(pretrained):
         check_local_model(pretrained)
+    if base.get("revision") and (not pretrained or looks_local(pretrained)):
+        raise ConfigError("base_model.revision: only a hub `pretrained` model has revisions (this one is local)")
     if not pretrained and base["hidden_size"] % base["heads"]:
         raise ConfigError(f"base_model.hidden_size: {base['hidden_size']} is not divisible by base_model.heads {base['heads']}")
     depth = known_depth(base)
@@ -159,3 +208,20 @@ def check(config):
     flux = config["flux"]
     if flux["prompts"] == "cloze" and flux["task"] != "knowledge":
         raise ConfigError(f"flux.prompts: cloze prompts exist for the knowledge task only, not {flux['task']}")
+
+
+def main():
+    """Write a run's merged, validated config (given as JSON) to a YAML file, for its results folder."""
+    import argparse
+
+    from infoflow.io import write_text
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--config-json", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    write_text(args.out, yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,14 +2,14 @@
 RECALL_TABLES = (
     []
     if PRETRAINED or "knowledge" not in TASKS
-    else ["results/tables/knowledge_recall.csv", "results/tables/knowledge_recall.md"]
+    else ["<results>/tables/knowledge_recall.csv", "<results>/tables/knowledge_recall.md"]
 )
-CORPORA = ["results/data/knowledge/corpus.txt", "results/data/modular/corpus.txt"]
+CORPORA = ["<world>/data/knowledge/corpus.txt", "<world>/data/modular/corpus.txt"]
 EXAMPLE_FILES = [
-    f"results/data/{task}/{split}.jsonl"
+    f"<world>/data/{task}/{split}.jsonl"
     for task in ("knowledge", "modular")
     for split in ("train", "test_id", "test_ood")
-] + ["results/data/knowledge/cloze.jsonl"]
+] + ["<world>/data/knowledge/cloze.jsonl"]
 
 
 rule tokenizer:
@@ -19,12 +19,12 @@ rule tokenizer:
         examples=EXAMPLE_FILES,
         code=code("world.tokenizer"),
     output:
-        tokenizer="results/base/tokenizer/tokenizer.json",
-        tokenizer_config="results/base/tokenizer/tokenizer_config.json",
+        tokenizer="<world>/tokenizer/tokenizer.json",
+        tokenizer_config="<world>/tokenizer/tokenizer_config.json",
     log:
-        "results/logs/tokenizer.log",
+        "<world>/logs/tokenizer.log",
     benchmark:
-        "results/benchmarks/tokenizer.tsv"
+        "<world>/benchmarks/tokenizer.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -39,17 +39,17 @@ rule tokenizer:
 rule pretrain_base_model:
     """Pretrain the base model on biographies and progressions, so the facts live in its weights."""
     input:
-        tokenizer="results/base/tokenizer/tokenizer.json",
+        tokenizer="<world>/tokenizer/tokenizer.json",
         corpus=CORPORA,
         code=code("training.pretrain"),
     output:
-        weights="results/base/model/model.safetensors",
-        config="results/base/model/config.json",
-        history="results/base/pretrain_history.json",
+        weights="<world>/model/model.safetensors",
+        config="<world>/model/config.json",
+        history="<world>/pretrain_history.json",
     log:
-        "results/logs/pretrain_base_model.log",
+        "<world>/logs/pretrain_base_model.log",
     benchmark:
-        "results/benchmarks/pretrain_base_model.tsv"
+        "<world>/benchmarks/pretrain_base_model.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -60,6 +60,8 @@ rule pretrain_base_model:
     params:
         model=config["base_model"],
         resume_every=config["resume_every_steps"],
+        resume_dir=f"{WORLD}/resume",
+        report_to=REPORT_TO,
     shell:
         "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
         " --architecture {params.model[architecture]} --hidden-size {params.model[hidden_size]}"
@@ -68,23 +70,23 @@ rule pretrain_base_model:
         " --batch-size {params.model[batch_size]} --learning-rate {params.model[learning_rate]}"
         " --warmup-steps {params.model[warmup_steps]} --weight-decay {params.model[weight_decay]}"
         " --epochs {params.model[epochs]} --seed {params.model[seed]} --threads {threads}"
-        " --resume-dir results/resume/base_model --resume-every {params.resume_every}"
-        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
+        " --resume-dir {params.resume_dir} --resume-every {params.resume_every}"
+        " {params.report_to} --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
 
 
 rule knowledge_recall:
     """Cloze completion of every fact by the base model: is the knowledge in the parameters?"""
     input:
-        weights="results/base/model/model.safetensors",
-        examples="results/data/knowledge/cloze.jsonl",
+        weights="<world>/model/model.safetensors",
+        examples="<world>/data/knowledge/cloze.jsonl",
         code=code("posttrain.evaluate"),
     output:
-        predictions="results/base/recall/predictions.csv",
-        metrics="results/base/recall/metrics.json",
+        predictions="<results>/base/recall/predictions.csv",
+        metrics="<results>/base/recall/metrics.json",
     log:
-        "results/logs/knowledge_recall.log",
+        "<results>/logs/knowledge_recall.log",
     benchmark:
-        "results/benchmarks/knowledge_recall.tsv"
+        "<results>/benchmarks/knowledge_recall.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -1,4 +1,5 @@
 import ast
+import hashlib
 import json
 import os
 import re
@@ -8,14 +9,33 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from infoflow.config import ConfigError, check, check_unique_keys, describe_schema_error
+from snakemake.common.configfile import load_configfile
+
+from infoflow.config import ConfigError, check, check_unique_keys, describe_schema_error, overlay
 from infoflow.resources import ProfileError, check as resource_check
+
+# The workflow's own files, found from this file (not the working directory), so that another
+# workflow can use it as a module; relative, so a results folder can move with its workflow.
+WORKFLOW_ROOT = Path(
+    os.path.relpath(Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1])
+)
+DEFAULTS = WORKFLOW_ROOT / "config.yaml"
 
 # Bad config stops here, before any job, with one line naming the key.
 try:
     # Loading a config file keeps the last of two equal keys: the files are read again for them.
-    for configfile_path in workflow.configfiles:
+    for configfile_path in [DEFAULTS, *workflow.configfiles]:
         check_unique_keys(configfile_path)
+    # config.yaml holds the defaults; every --configfile is an overlay on them, in order, then
+    # --config (or, as a module, the host workflow's config). Snakemake's own merge of the files
+    # knows no whole entries, so they are merged again here from the files.
+    settings = workflow.config_settings
+    overlays = [*map(load_configfile, settings.configfiles), dict(settings.config)]
+    merged_config = overlay(
+        load_configfile(DEFAULTS), *(overlays if settings.overwrite_config else [config])
+    )
+    config.clear()
+    config.update(merged_config)
     validate(config, "../schemas/config.schema.yaml")
     check(config)
 except WorkflowError as e:
@@ -26,11 +46,30 @@ except ConfigError as e:
     sys.exit(f"config error: {e}")
 
 
+def settings_key(*settings):
+    """A short digest of `settings`: the folder name of what runs with equal settings share."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
+# Every output of a run lives in <results> = results/<run>/; what runs can share lives in
+# resources/: in <world>, the synthetic world, its tokenizer and the base model pretrained on it (one
+# folder per distinct setting), and the public data set splits.
+RUN = config["run"]
+WORLD_SETTINGS = ("knowledge_world", "modular_task", "base_model", "resume_every_steps")
+RESULTS = f"results/{RUN}"
+WORLD = f"resources/base-{settings_key(*(config.get(k) for k in WORLD_SETTINGS))}"
+
+
+pathvars:
+    results=RESULTS,
+    world=WORLD,
+
+
 TASKS = config["tasks"]
 DATASET_TASKS = [t for t in TASKS if t in config.get("datasets", {})]
 PRETRAINED = config["base_model"].get("pretrained")
 # The model post-training starts from: a hub id or local folder, or the one pretrained here.
-BASE_MODEL = PRETRAINED or "results/base/model"
+BASE_MODEL = PRETRAINED or "<world>/model"
 # A local base model is an input (its config.json), so replacing it reruns what depends on it.
 BASE_MODEL_FILES = (
     [f"{BASE_MODEL}/config.json"] if not PRETRAINED or os.path.isdir(PRETRAINED) else []
@@ -64,6 +103,14 @@ def model_options():
 
 
 MODEL_OPTIONS = model_options()
+# The stages that load the base model itself; post-trained folders are local (no revision).
+BASE_MODEL_OPTIONS = MODEL_OPTIONS + (
+    f" --revision {config['base_model']['revision']}"
+    if config["base_model"].get("revision")
+    else ""
+)
+# Trainer reporting (none, tensorboard, wandb, mlflow) of every training stage.
+REPORT_TO = f"--report-to {config['training']['report_to']}"
 
 
 def base_model_arg(wildcards, input):
@@ -72,8 +119,11 @@ def base_model_arg(wildcards, input):
 
 
 def data_file(task, split):
-    """One task split's examples: JSON lines for the synthetic tasks, Parquet for data set tasks."""
-    return f"results/data/{task}/{split}.{'parquet' if task in DATASET_TASKS else 'jsonl'}"
+    """One task split's examples: JSON lines of the synthetic world, or Parquet built from the
+    task's public data set entries (shared by every run whose entries for it are the same)."""
+    if task in DATASET_TASKS:
+        return f"resources/datasets/{task}/{split}-{settings_key(config['datasets'][task][split])}.parquet"
+    return f"<world>/data/{task}/{split}.jsonl"
 
 
 def test_files(wildcards):
@@ -119,21 +169,13 @@ def method_entry(wildcards):
     return config["methods"][wildcards.method]
 
 
-def eval_steering(wildcards):
-    """The steering kept on while decoding: only for interventions with at_eval."""
-    entry = method_entry(wildcards)
-    if entry.get("at_eval"):
-        return f"--method {entry['kind']} --steering {method_args(entry)}"
-    return ""
-
-
 def code(module):
     """The src files of `module` (dotted, e.g. "inforidge.mi") and of every infoflow module it
     imports, transitively, with their packages' __init__.py: a rule's inputs, so that editing any
     code a job runs reruns it (and nothing else)."""
 
     def source(name):
-        path = Path("src", *name.split("."))
+        path = WORKFLOW_ROOT.joinpath("src", *name.split("."))
         return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
     found, todo = set(), ["infoflow", f"infoflow.{module}"]

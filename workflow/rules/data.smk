@@ -3,11 +3,11 @@ rule knowledge_facts:
     input:
         code=code("world.knowledge_world"),
     output:
-        facts="results/data/knowledge/facts.csv",
+        facts="<world>/data/knowledge/facts.csv",
     log:
-        "results/logs/knowledge_facts.log",
+        "<world>/logs/knowledge_facts.log",
     benchmark:
-        "results/benchmarks/knowledge_facts.tsv"
+        "<world>/benchmarks/knowledge_facts.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -26,18 +26,18 @@ rule knowledge_facts:
 rule knowledge_data:
     """Biographies for pretraining; QA splits for post-training and testing."""
     input:
-        facts="results/data/knowledge/facts.csv",
+        facts="<world>/data/knowledge/facts.csv",
         code=code("world.knowledge_world"),
     output:
-        corpus="results/data/knowledge/corpus.txt",
-        train="results/data/knowledge/train.jsonl",
-        test_id="results/data/knowledge/test_id.jsonl",
-        test_ood="results/data/knowledge/test_ood.jsonl",
-        cloze="results/data/knowledge/cloze.jsonl",
+        corpus="<world>/data/knowledge/corpus.txt",
+        train="<world>/data/knowledge/train.jsonl",
+        test_id="<world>/data/knowledge/test_id.jsonl",
+        test_ood="<world>/data/knowledge/test_ood.jsonl",
+        cloze="<world>/data/knowledge/cloze.jsonl",
     log:
-        "results/logs/knowledge_data.log",
+        "<world>/logs/knowledge_data.log",
     benchmark:
-        "results/benchmarks/knowledge_data.tsv"
+        "<world>/benchmarks/knowledge_data.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -60,14 +60,14 @@ rule modular_data:
     input:
         code=code("world.modular_task"),
     output:
-        corpus="results/data/modular/corpus.txt",
-        train="results/data/modular/train.jsonl",
-        test_id="results/data/modular/test_id.jsonl",
-        test_ood="results/data/modular/test_ood.jsonl",
+        corpus="<world>/data/modular/corpus.txt",
+        train="<world>/data/modular/train.jsonl",
+        test_id="<world>/data/modular/test_id.jsonl",
+        test_ood="<world>/data/modular/test_ood.jsonl",
     log:
-        "results/logs/modular_data.log",
+        "<world>/logs/modular_data.log",
     benchmark:
-        "results/benchmarks/modular_data.tsv"
+        "<world>/benchmarks/modular_data.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -92,15 +92,16 @@ rule dataset_split:
     input:
         code=code("world.public_data"),
     output:
-        rows="results/data/{task}/{split}.parquet",
-        summary="results/data/{task}/{split}.summary.json",
+        rows="resources/datasets/{task}/{split}-{key}.parquet",
+        summary="resources/datasets/{task}/{split}-{key}.summary.json",
     log:
-        "results/logs/dataset_split/{task}/{split}.log",
+        "resources/datasets/logs/{task}/{split}-{key}.log",
     benchmark:
-        "results/benchmarks/dataset_split/{task}/{split}.tsv"
+        "resources/datasets/benchmarks/{task}/{split}-{key}.tsv"
     wildcard_constraints:
         task="|".join(DATASET_TASKS) or "(?!)",
         split="train|test_id|test_ood",
+        key="[0-9a-f]{10}",
     conda:
         "../../envs/analysis.yaml"
     threads: 1

@@ -1,13 +1,15 @@
 rule evaluate:
     """Greedy decoding and exact match of one post-trained model on its ID and OOD test splits."""
     input:
-        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        # The method the model was trained with: an at_eval intervention decodes steered.
+        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
         examples=test_files,
         code=code("posttrain.evaluate"),
     output:
         predictions=[
             run_result(
-                f"results/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.csv",
+                f"<results>/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.csv",
                 "InfoSteer",
                 "Predictions, per run",
                 "predictions",
@@ -16,12 +18,12 @@ rule evaluate:
             for split in TEST_SPLITS
         ],
         metrics=expand(
-            "results/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.json", split=TEST_SPLITS
+            "<results>/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.json", split=TEST_SPLITS
         ),
     log:
-        "results/logs/evaluate/{task}/{method}/seed{seed}.log",
+        "<results>/logs/evaluate/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/evaluate/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -34,11 +36,10 @@ rule evaluate:
         group_by=accuracy_groups,
         evaluation=config["evaluation"],
         splits=" ".join(TEST_SPLITS),
-        steering=eval_steering,
     shell:
         "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
-        " --batch-size {params.evaluation[batch_size]} {params.steering}"
+        " --batch-size {params.evaluation[batch_size]}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
         " --group-by {params.group_by} --threads {threads} {params.model_options} --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
 
@@ -50,12 +51,12 @@ rule evaluate_base:
         examples=test_files,
         code=code("posttrain.evaluate"),
     output:
-        predictions=expand("results/base/eval/{{task}}/{split}.csv", split=TEST_SPLITS),
-        metrics=expand("results/base/eval/{{task}}/{split}.json", split=TEST_SPLITS),
+        predictions=expand("<results>/base/eval/{{task}}/{split}.csv", split=TEST_SPLITS),
+        metrics=expand("<results>/base/eval/{{task}}/{split}.json", split=TEST_SPLITS),
     log:
-        "results/logs/evaluate_base/{task}.log",
+        "<results>/logs/evaluate_base/{task}.log",
     benchmark:
-        "results/benchmarks/evaluate_base/{task}.tsv"
+        "<results>/benchmarks/evaluate_base/{task}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -64,7 +65,7 @@ rule evaluate_base:
         runtime=20,
         gpu=1,
     params:
-        model_options=MODEL_OPTIONS,
+        model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
         group_by=accuracy_groups,
         evaluation=config["evaluation"],

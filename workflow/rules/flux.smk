@@ -4,15 +4,16 @@ FLUX = config["flux"]
 rule token_flux:
     """Greedy responses of one post-trained model and the key entropy of every response token, to Parquet."""
     input:
-        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("infosteer.flux"),
     output:
-        "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet",
+        "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet",
     log:
-        "results/logs/token_flux/{task}/{method}/seed{seed}.log",
+        "<results>/logs/token_flux/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/token_flux/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/token_flux/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -35,44 +36,44 @@ rule flux_tables:
     """Flux per token class and method (bootstrap CIs, paired comparison with SFT), per-layer profiles, HTML rendering."""
     input:
         tokens=run_files(
-            "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
         ),
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("report.flux_tables"),
     output:
         classes=result(
-            "results/tables/flux_classes.csv",
+            "<results>/tables/flux_classes.csv",
             "InfoSteer",
             "Token flux",
             "flux",
             table="flux per class",
         ),
         comparison=result(
-            "results/tables/flux_vs_sft.csv",
+            "<results>/tables/flux_vs_sft.csv",
             "InfoSteer",
             "Token flux",
             "flux",
             table="flux vs SFT",
         ),
         layers=result(
-            "results/tables/flux_layers.csv",
+            "<results>/tables/flux_layers.csv",
             "InfoSteer",
             "Token flux",
             "flux",
             table="flux per layer",
         ),
-        markdown="results/tables/flux.md",
+        markdown="<results>/tables/flux.md",
         html=result(
-            "results/flux.html",
+            "<results>/flux.html",
             "InfoSteer",
             "Token flux",
             "flux",
             table="responses coloured by flux",
         ),
     log:
-        "results/logs/flux_tables.log",
+        "<results>/logs/flux_tables.log",
     benchmark:
-        "results/benchmarks/flux_tables.tsv"
+        "<results>/benchmarks/flux_tables.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -93,29 +94,29 @@ rule flux_figures:
     """Bars of flux per class and method; the first responses coloured by flux."""
     input:
         tokens=run_files(
-            "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
         ),
-        classes="results/tables/flux_classes.csv",
+        classes="<results>/tables/flux_classes.csv",
         code=code("report.flux_figures"),
     output:
         examples=result(
-            "results/figures/flux_examples.png",
+            "<results>/figures/flux_examples.png",
             "InfoSteer",
             "Token flux",
             "flux",
             figure="example responses",
         ),
         classes=result(
-            "results/figures/flux_classes.png",
+            "<results>/figures/flux_classes.png",
             "InfoSteer",
             "Token flux",
             "flux",
             figure="flux per class",
         ),
     log:
-        "results/logs/flux_figures.log",
+        "<results>/logs/flux_figures.log",
     benchmark:
-        "results/benchmarks/flux_figures.tsv"
+        "<results>/benchmarks/flux_figures.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1

@@ -1,7 +1,7 @@
 KEY_SHIFT = config["key_shift"]
 # Key-region shares of every run of the analysed task.
 KEY_SHIFT_RUN_SHARES = run_files(
-    "results/key_shift/{task}/{method}/seed{seed}.json",
+    "<results>/key_shift/{task}/{method}/seed{seed}.json",
     runs=[(t, m) for t, m in RUNS if t == KEY_SHIFT["task"]],
 )
 
@@ -13,12 +13,12 @@ rule key_thresholds:
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
-        thresholds="results/key_shift/base_thresholds.json",
-        shares="results/key_shift/base.json",
+        thresholds="<results>/key_shift/base_thresholds.json",
+        shares="<results>/key_shift/base.json",
     log:
-        "results/logs/key_thresholds.log",
+        "<results>/logs/key_thresholds.log",
     benchmark:
-        "results/benchmarks/key_thresholds.tsv"
+        "<results>/benchmarks/key_thresholds.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -27,7 +27,7 @@ rule key_thresholds:
         runtime=10,
         gpu=1,
     params:
-        model_options=MODEL_OPTIONS,
+        model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
         sample=KEY_SHIFT,
     shell:
@@ -39,16 +39,16 @@ rule key_thresholds:
 rule key_shares:
     """Share of one post-trained model's key coefficients in the base model's low / medium / high regions."""
     input:
-        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        thresholds="results/key_shift/base_thresholds.json",
+        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        thresholds="<results>/key_shift/base_thresholds.json",
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
-        shares="results/key_shift/{task}/{method}/seed{seed}.json",
+        shares="<results>/key_shift/{task}/{method}/seed{seed}.json",
     log:
-        "results/logs/key_shares/{task}/{method}/seed{seed}.log",
+        "<results>/logs/key_shares/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/key_shares/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/key_shares/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -69,29 +69,29 @@ rule key_shares:
 rule key_shift_report:
     """Key-region shares per method (mean over seeds), as a table and a stacked bar figure."""
     input:
-        base="results/key_shift/base.json",
+        base="<results>/key_shift/base.json",
         runs=KEY_SHIFT_RUN_SHARES,
         code=code("report.key_shift_tables") + code("report.key_shift_figures"),
     output:
         csv=result(
-            "results/tables/key_shift.csv",
+            "<results>/tables/key_shift.csv",
             "InfoSteer",
             "Key-distribution shift",
             "key_shift",
             table="region shares",
         ),
-        markdown="results/tables/key_shift.md",
+        markdown="<results>/tables/key_shift.md",
         figure=result(
-            "results/figures/key_shift.png",
+            "<results>/figures/key_shift.png",
             "InfoSteer",
             "Key-distribution shift",
             "key_shift",
             figure="region shares",
         ),
     log:
-        "results/logs/key_shift_report.log",
+        "<results>/logs/key_shift_report.log",
     benchmark:
-        "results/benchmarks/key_shift_report.tsv"
+        "<results>/benchmarks/key_shift_report.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -1,8 +1,8 @@
 # The evaluation metrics files the tables and the claims read: every run's, and the base model's.
 RUN_METRICS = run_files(
-    "results/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
+    "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
 )
-BASE_METRICS = expand("results/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS)
+BASE_METRICS = expand("<results>/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS)
 
 
 rule accuracy_table:
@@ -13,17 +13,17 @@ rule accuracy_table:
         code=code("report.tables"),
     output:
         csv=result(
-            "results/tables/accuracy.csv",
+            "<results>/tables/accuracy.csv",
             "InfoSteer",
             "ID and OOD accuracy",
             "accuracy",
             table="accuracy",
         ),
-        markdown="results/tables/accuracy.md",
+        markdown="<results>/tables/accuracy.md",
     log:
-        "results/logs/accuracy_table.log",
+        "<results>/logs/accuracy_table.log",
     benchmark:
-        "results/benchmarks/accuracy_table.tsv"
+        "<results>/benchmarks/accuracy_table.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -38,21 +38,21 @@ rule accuracy_table:
 rule knowledge_recall_table:
     """The base model's cloze recall of the facts, per attribute."""
     input:
-        metrics="results/base/recall/metrics.json",
+        metrics="<results>/base/recall/metrics.json",
         code=code("report.tables"),
     output:
         csv=result(
-            "results/tables/knowledge_recall.csv",
+            "<results>/tables/knowledge_recall.csv",
             "InfoSteer",
             "Base model",
             "recall",
             table="cloze recall",
         ),
-        markdown="results/tables/knowledge_recall.md",
+        markdown="<results>/tables/knowledge_recall.md",
     log:
-        "results/logs/knowledge_recall_table.log",
+        "<results>/logs/knowledge_recall_table.log",
     benchmark:
-        "results/benchmarks/knowledge_recall_table.tsv"
+        "<results>/benchmarks/knowledge_recall_table.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -67,20 +67,20 @@ rule knowledge_recall_table:
 rule accuracy_figure:
     """ID/OOD accuracy per task and method, with 95% CIs and per-seed points."""
     input:
-        table="results/tables/accuracy.csv",
+        table="<results>/tables/accuracy.csv",
         code=code("report.figures"),
     output:
         figure=result(
-            "results/figures/accuracy.png",
+            "<results>/figures/accuracy.png",
             "InfoSteer",
             "ID and OOD accuracy",
             "accuracy",
             figure="accuracy",
         ),
     log:
-        "results/logs/accuracy_figure.log",
+        "<results>/logs/accuracy_figure.log",
     benchmark:
-        "results/benchmarks/accuracy_figure.tsv"
+        "<results>/benchmarks/accuracy_figure.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -99,23 +99,23 @@ rule steering_tables:
     input:
         metrics=RUN_METRICS,
         predictions=run_files(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
+            "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
         ),
         code=code("report.comparison"),
     output:
         csv=result(
-            "results/tables/steering_vs_sft.csv",
+            "<results>/tables/steering_vs_sft.csv",
             "InfoSteer",
             "Steering vs SFT",
             "steering",
             table="paired difference",
         ),
-        comparison="results/tables/steering_vs_sft.md",
-        ablation="results/tables/ablation.md",
+        comparison="<results>/tables/steering_vs_sft.md",
+        ablation="<results>/tables/ablation.md",
     log:
-        "results/logs/steering_tables.log",
+        "<results>/logs/steering_tables.log",
     benchmark:
-        "results/benchmarks/steering_tables.tsv"
+        "<results>/benchmarks/steering_tables.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -134,35 +134,36 @@ rule steering_tables:
 rule claims:
     """Every headline claim of both papers against this run: measurement, 95% CI, verdict and its rule."""
     input:
-        steering="results/tables/steering_vs_sft.csv",
+        steering="<results>/tables/steering_vs_sft.csv",
         metrics=RUN_METRICS,
         predictions=run_files(
-            "results/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
+            "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
         ),
         base_metrics=BASE_METRICS,
         base_predictions=expand(
-            "results/base/eval/{task}/{split}.csv", task=TASKS, split=TEST_SPLITS
+            "<results>/base/eval/{task}/{split}.csv", task=TASKS, split=TEST_SPLITS
         ),
-        key_shares=["results/key_shift/base.json", *KEY_SHIFT_RUN_SHARES],
+        key_shares=["<results>/key_shift/base.json", *KEY_SHIFT_RUN_SHARES],
         flux_tokens=run_files(
-            "results/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
         ),
-        mi=run_files("results/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
-        early_exit=run_files("results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
+        mi=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
+        early_exit=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
         betas=run_files(
-            "results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv", runs=SCALED_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+            runs=SCALED_RUNS,
         ),
         kernels=run_files(
-            "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv", runs=KERNEL_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/ridge/kernels.csv", runs=KERNEL_RUNS
         ),
         code=code("report.claims.__main__"),
     output:
-        csv=result("results/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
-        markdown="results/claims.md",
+        csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
+        markdown="<results>/claims.md",
     log:
-        "results/logs/claims.log",
+        "<results>/logs/claims.log",
     benchmark:
-        "results/benchmarks/claims.tsv"
+        "<results>/benchmarks/claims.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -180,3 +181,53 @@ rule claims:
         " --kernel {params.kernel} --sigma {params.sigma}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
+
+
+rule run_config:
+    """The run's merged config (config.yaml under every overlay, validated), beside its results."""
+    output:
+        "<results>/config.yaml",
+    log:
+        "<results>/logs/run_config.log",
+    benchmark:
+        "<results>/benchmarks/run_config.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        # As a param, any change to the merged config reruns this job (and only this job).
+        config=json.dumps(config),
+    shell:
+        "python -m infoflow.config --config-json {params.config:q} --out {output} > {log} 2>&1"
+
+
+rule provenance:
+    """What made this run: the pipeline's commit, library versions, the merged config's hash, the
+    base model (hub revision or content hash), every data file's hash, the device and dtype."""
+    input:
+        config="<results>/config.yaml",
+        base=BASE_MODEL_FILES,
+        data=sorted({data_file(t, s) for t in TASKS for s in ("train", *TEST_SPLITS)}),
+        code=code("training.provenance"),
+    output:
+        "<results>/provenance.json",
+    log:
+        "<results>/logs/provenance.log",
+    benchmark:
+        "<results>/benchmarks/provenance.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+        # On the kind of node that trains, so that the device recorded is the training device.
+        gpu=1,
+    params:
+        base_model=base_model_arg,
+    shell:
+        "python -m infoflow.training.provenance --config {input.config} --base-model {params.base_model:q}"
+        " --data {input.data} --out {output} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule extract_activations:
     """Hidden states, residual updates and target embeddings of one run's checkpoints, to Parquet."""
     input:
         checkpoints=expand(
-            "results/runs/{task}/{method}/seed{seed}/checkpoints/point{point}/model.safetensors",
+            "<results>/runs/{task}/{method}/seed{seed}/checkpoints/point{point}/model.safetensors",
             point=POINTS,
             allow_missing=True,
         ),
@@ -15,14 +15,14 @@ rule extract_activations:
         code=code("inforidge.extract"),
     output:
         expand(
-            "results/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
+            "<results>/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
             point=POINTS,
             allow_missing=True,
         ),
     log:
-        "results/logs/extract_activations/{task}/{method}/seed{seed}.log",
+        "<results>/logs/extract_activations/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/extract_activations/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/extract_activations/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -45,34 +45,34 @@ rule ridge_analysis:
     """Predictive information, early exit and linear probes per layer of one run, from its Parquet files."""
     input:
         activations=expand(
-            "results/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
+            "<results>/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
             point=POINTS,
             allow_missing=True,
         ),
         code=code("inforidge.ridge"),
     output:
         mi=run_result(
-            "results/runs/{task}/{method}/seed{seed}/ridge/mi.csv",
+            "<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv",
             "InfoRidge",
             "Information per layer, per run",
             "ridge_run",
         ),
         early_exit=run_result(
-            "results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv",
+            "<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv",
             "InfoRidge",
             "Early exit, per run",
             "ridge_run",
         ),
         probes=run_result(
-            "results/runs/{task}/{method}/seed{seed}/ridge/probes.csv",
+            "<results>/runs/{task}/{method}/seed{seed}/ridge/probes.csv",
             "InfoRidge",
             "Linear probes, per run",
             "ridge_run",
         ),
     log:
-        "results/logs/ridge_analysis/{task}/{method}/seed{seed}.log",
+        "<results>/logs/ridge_analysis/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/ridge_analysis/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/ridge_analysis/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -92,14 +92,14 @@ rule ridge_analysis:
 rule kernel_check:
     """I(Z;Y) per layer of one run's final checkpoint under the other kernel settings of the claims check."""
     input:
-        activations=f"results/runs/{{task}}/{{method}}/seed{{seed}}/activations/point{POINTS[-1]}.parquet",
+        activations=f"<results>/runs/{{task}}/{{method}}/seed{{seed}}/activations/point{POINTS[-1]}.parquet",
         code=code("inforidge.kernel_check"),
     output:
-        "results/runs/{task}/{method}/seed{seed}/ridge/kernels.csv",
+        "<results>/runs/{task}/{method}/seed{seed}/ridge/kernels.csv",
     log:
-        "results/logs/kernel_check/{task}/{method}/seed{seed}.log",
+        "<results>/logs/kernel_check/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/kernel_check/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/kernel_check/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -119,22 +119,22 @@ rule kernel_check:
 rule fit_residual_scaling:
     """Per-block residual scaling coefficients of one frozen fine-tuned model, fitted on ID and on OOD data."""
     input:
-        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
         id=lambda w: data_file(w.task, "test_id"),
         ood=lambda w: data_file(w.task, "test_ood"),
         code=code("inforidge.residual_scaling"),
     output:
         betas=run_result(
-            "results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
             "InfoRidge",
             "Residual scaling, per run",
             "residual_scaling",
         ),
-        summary="results/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
+        summary="<results>/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
     log:
-        "results/logs/fit_residual_scaling/{task}/{method}/seed{seed}.log",
+        "<results>/logs/fit_residual_scaling/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/fit_residual_scaling/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/fit_residual_scaling/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -145,55 +145,57 @@ rule fit_residual_scaling:
     params:
         model_options=MODEL_OPTIONS,
         fit=RIDGE["residual_scaling"],
+        report_to=REPORT_TO,
     shell:
         "python -m infoflow.inforidge.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
         " --seeds {params.fit[seeds]} --fit-fraction {params.fit[fit_fraction]} --batch-size {params.fit[batch_size]}"
         " --learning-rate {params.fit[learning_rate]} --epochs {params.fit[epochs]} --threads {threads} {params.model_options}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
-        " --out {output.betas} --summary {output.summary} > {log} 2>&1"
+        " {params.report_to} --out {output.betas} --summary {output.summary} > {log} 2>&1"
 
 
 rule ridge_tables:
     """InfoRidge tables over runs: information per layer (Table 1's shape), ridge layers, residual scaling."""
     input:
-        mi=run_files("results/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
-        early_exit=run_files("results/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
-        probes=run_files("results/runs/{task}/{method}/seed{seed}/ridge/probes.csv"),
+        mi=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
+        early_exit=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
+        probes=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/probes.csv"),
         betas=run_files(
-            "results/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv", runs=SCALED_RUNS
+            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+            runs=SCALED_RUNS,
         ),
         summaries=run_files(
-            "results/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
+            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
             runs=SCALED_RUNS,
         ),
         code=code("report.ridge_tables"),
     output:
         layers=result(
-            "results/tables/ridge_layers.csv",
+            "<results>/tables/ridge_layers.csv",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             table="information per layer",
         ),
         ridge=result(
-            "results/tables/ridge.csv",
+            "<results>/tables/ridge.csv",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             table="ridge layer",
         ),
         betas=result(
-            "results/tables/residual_scaling.csv",
+            "<results>/tables/residual_scaling.csv",
             "InfoRidge",
             "Residual scaling",
             "residual_scaling",
             table="coefficients",
         ),
-        markdown="results/tables/ridge.md",
+        markdown="<results>/tables/ridge.md",
     log:
-        "results/logs/ridge_tables.log",
+        "<results>/logs/ridge_tables.log",
     benchmark:
-        "results/benchmarks/ridge_tables.tsv"
+        "<results>/benchmarks/ridge_tables.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -209,49 +211,49 @@ rule ridge_tables:
 rule ridge_figures:
     """Information heatmap over training, curves with bands, incremental gain, early exit and betas."""
     input:
-        layers="results/tables/ridge_layers.csv",
-        betas="results/tables/residual_scaling.csv",
+        layers="<results>/tables/ridge_layers.csv",
+        betas="<results>/tables/residual_scaling.csv",
         code=code("report.ridge_figures"),
     output:
         heatmap=result(
-            "results/figures/ridge_heatmap.png",
+            "<results>/figures/ridge_heatmap.png",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             figure="information over training",
         ),
         curves=result(
-            "results/figures/ridge_curves.png",
+            "<results>/figures/ridge_curves.png",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             figure="information per layer",
         ),
         gain=result(
-            "results/figures/ridge_gain.png",
+            "<results>/figures/ridge_gain.png",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             figure="incremental information",
         ),
         early_exit=result(
-            "results/figures/early_exit.png",
+            "<results>/figures/early_exit.png",
             "InfoRidge",
             "Generalization ridge",
             "ridge",
             figure="early exit",
         ),
         betas=result(
-            "results/figures/residual_scaling.png",
+            "<results>/figures/residual_scaling.png",
             "InfoRidge",
             "Residual scaling",
             "residual_scaling",
             figure="coefficients",
         ),
     log:
-        "results/logs/ridge_figures.log",
+        "<results>/logs/ridge_figures.log",
     benchmark:
-        "results/benchmarks/ridge_figures.tsv"
+        "<results>/benchmarks/ridge_figures.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1

@@ -5,17 +5,18 @@ rule finetune:
         train=lambda w: data_file(w.task, "train"),
         code=code("posttrain.finetune"),
     output:
-        weights="results/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        config="results/runs/{task}/{method}/seed{seed}/model/config.json",
-        history="results/runs/{task}/{method}/seed{seed}/train_history.json",
+        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        config="<results>/runs/{task}/{method}/seed{seed}/model/config.json",
+        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
+        history="<results>/runs/{task}/{method}/seed{seed}/train_history.json",
         checkpoints=expand(
-            "results/runs/{{task}}/{{method}}/seed{{seed}}/checkpoints/point{point}/model.safetensors",
+            "<results>/runs/{{task}}/{{method}}/seed{{seed}}/checkpoints/point{point}/model.safetensors",
             point=POINTS,
         ),
     log:
-        "results/logs/finetune/{task}/{method}/seed{seed}.log",
+        "<results>/logs/finetune/{task}/{method}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/finetune/{task}/{method}/seed{seed}.tsv"
+        "<results>/benchmarks/finetune/{task}/{method}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -24,8 +25,10 @@ rule finetune:
         runtime=60,
         gpu=1,
     params:
-        model_options=MODEL_OPTIONS,
+        model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
+        at_eval=lambda w: "--at-eval" if method_entry(w).get("at_eval") else "",
+        report_to=REPORT_TO,
         method=method_entry,
         sft=sft_settings,
         checkpointing="--gradient-checkpointing" if config["sft"]["gradient_checkpointing"] else "",
@@ -33,16 +36,18 @@ rule finetune:
         method_params=lambda w: method_args(method_entry(w)),
         checkpoints=config["inforidge"]["checkpoints"],
         resume_every=config["resume_every_steps"],
+        run_dir=lambda w: f"{RESULTS}/runs/{w.task}/{w.method}/seed{w.seed}",
+        resume_dir=lambda w: f"{RESULTS}/resume/{w.task}/{w.method}/seed{w.seed}",
     shell:
         "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
-        " --method {params.method[kind]} --method-params {params.method_params}"
+        " --method {params.method[kind]} --method-params {params.method_params} {params.at_eval}"
         " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
         " --gradient-accumulation-steps {params.sft[gradient_accumulation_steps]} {params.checkpointing}"
         " --max-length {params.sft[max_length]}"
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads} {params.model_options}"
-        " --checkpoints {params.checkpoints} --checkpoint-dir results/runs/{wildcards.task}/{wildcards.method}/seed{wildcards.seed}/checkpoints"
-        " --resume-dir results/resume/{wildcards.task}/{wildcards.method}/seed{wildcards.seed}"
+        " --checkpoints {params.checkpoints} --checkpoint-dir {params.run_dir}/checkpoints"
+        " --resume-dir {params.resume_dir}"
         " --resume-every {params.resume_every}"
-        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
+        " {params.report_to} --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"

@@ -6,10 +6,14 @@ and after every block. Hugging Face returns the last block's output after the fi
 hook on the last block also reads it before the norm; `--last-layer` chooses which of the two
 (or both) are written. Batches are written as they are computed: memory does not grow with the
 number of examples.
+
+States are those of the trained weights as saved: no steering hooks are installed, also for a run
+trained with an InfoSteer method (whose record in the checkpoint, models.METHOD_FILE, is logged).
 """
 
 import argparse
 import json
+import logging
 import os
 
 import numpy as np
@@ -23,14 +27,17 @@ from infoflow.sampling import sample
 from infoflow.training.layers import UnsupportedModel, decoder_layers
 
 LAST_LAYER = ("raw", "normed", "both")
+log = logging.getLogger("infoflow.inforidge.extract")
 
 
 def final_norm(model):
     base = model.base_model
-    for name in ("norm", "ln_f"):
+    names = ("norm", "ln_f", "final_layer_norm", "final_layernorm")  # Llama and most, GPT-2, GPT-NeoX, Phi-2
+    for name in names:
         if hasattr(base, name):
             return getattr(base, name)
-    raise UnsupportedModel(f"{type(model).__name__}: no final norm (.norm or .ln_f) found")
+    found = ", ".join(name for name, _ in base.named_children())
+    raise UnsupportedModel(f"{type(model).__name__}: no final norm (.{', .'.join(names)}) among {type(base).__name__}'s modules: {found}")
 
 
 def encode_batch(tokenizer, examples, device):
@@ -102,8 +109,8 @@ def extract(model, tokenizer, examples, out, tags, batch_size, last_layer):
     """
     run = {**tags, "run": f"{tags['task']}/{tags['method']}/seed{tags['seed']}"}
     with activations.writer(out, model.config.hidden_size) as write:
-        for start in range(0, len(examples), batch_size):
-            write({**run, **batch_columns(model, tokenizer, examples[start : start + batch_size], last_layer)})
+        for batch in cli.batches(examples, batch_size, log):
+            write({**run, **batch_columns(model, tokenizer, batch, last_layer)})
 
 
 def main():
@@ -130,6 +137,7 @@ def main():
     tags = {"task": args.task, "method": args.method, "seed": args.seed}
     for model_dir, out in zip(args.checkpoints, args.out):
         model, tokenizer = models.load(model_dir, **models.options(args))
+        log.info("%s: trained with %s; states of its weights, unsteered", model_dir, models.read_method(model_dir))
         with open(os.path.join(model_dir, "checkpoint.json")) as f:
             checkpoint = json.load(f)  # point and step
         extract(model, tokenizer, examples, out, {**tags, **checkpoint}, args.batch_size, args.last_layer)

@@ -131,6 +131,7 @@ def main():
     parser.add_argument("--epochs", type=float, required=True)
     parser.add_argument("--threads", type=int, required=True)
     models.add_arguments(parser)
+    trainer.add_report_argument(parser)
     parser.add_argument("--tags", nargs="*", default=[], metavar="KEY=VALUE", help="labels stored with the results")
     parser.add_argument("--out", required=True, help="CSV of the betas: one row per seed, fit split and layer")
     parser.add_argument("--summary", required=True, help="JSON of the held-out accuracies before and after")
@@ -152,7 +153,8 @@ def main():
         # No warmup; no weight decay, which would pull raw towards 0 (beta = log 2) rather than beta towards 1.
         trainer_args = argparse.Namespace(batch_size=args.batch_size, learning_rate=args.learning_rate,
                                           epochs=args.epochs, warmup_steps=0, weight_decay=0.0, seed=seed,
-                                          gradient_accumulation_steps=1, gradient_checkpointing=False)
+                                          gradient_accumulation_steps=1, gradient_checkpointing=False,
+                                          report_to=args.report_to)
         for fit_split in SPLITS:
             betas = fit(model, tokenizer, seed_halves[fit_split][0], trainer_args)
             after = {s: answer_accuracy(model, tokenizer, heldout[s], args.batch_size) for s in SPLITS}

@@ -15,6 +15,7 @@ Parquet schema (one row per response token; `parquet.writer` streams it batch by
 """
 
 import argparse
+import logging
 
 import pyarrow as pa
 import torch
@@ -25,8 +26,11 @@ from infoflow.training.generation import generate_ids
 from infoflow.io import read_examples
 from infoflow.sampling import sample
 from infoflow.training.layers import memory_modules
-from infoflow.infosteer.steer import NORMALIZATIONS, key_entropy
+from infoflow.infosteer.steer import NORMALIZATIONS, from_folder, key_entropy
 from infoflow.world.token_classes import token_class
+
+log = logging.getLogger("infoflow.infosteer.flux")
+
 
 def schema(layers):
     return pa.schema([
@@ -108,9 +112,10 @@ def main():
     prompts = sample(read_examples(args.prompts), args.sample, args.sample_seed, args.prompts, "the flux sample")
     model, tokenizer = models.load(args.model, **models.options(args))
     tags = {"run": f"{args.task}/{args.method}/seed{args.seed}", "task": args.task, "method": args.method, "seed": args.seed}
-    with parquet.writer(args.out, schema(len(memory_modules(model)))) as write:
-        for start in range(0, len(prompts), args.batch_size):
-            batch = prompts[start : start + args.batch_size]
+    # Decoding as evaluation does: an intervention trained with at_eval stays on, and the entropies are
+    # those of the keys the memory matrix then receives (its hooks run before the flux hooks).
+    with from_folder(model, args.model), parquet.writer(args.out, schema(len(memory_modules(model)))) as write:
+        for batch in cli.batches(prompts, args.batch_size, log):
             responses, entropies = generate_with_entropies(model, tokenizer, [p["prompt"] for p in batch], args.max_new_tokens, args.normalization)
             columns = response_rows(tokenizer, batch, responses, entropies)
             write({**tags, **columns})

@@ -11,15 +11,18 @@ Use it on any supported Hugging Face causal LM:
     with steer(model, "regularization", lam=0.01) as steering:
         loss = model(**batch).loss - 0.01 * steering.entropy()
 
-The hooks are removed when the block ends, so a saved model is a plain Hugging Face model.
+The hooks are removed when the block ends, so a saved model is a plain Hugging Face model; its
+folder records the method (infoflow.training.models.METHOD_FILE), and `from_folder` puts back the
+steering of an intervention trained with at_eval for decoding.
 """
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
 from infoflow import cli
+from infoflow.training import models
 from infoflow.training.layers import memory_modules, resolve_layers
 
 METHODS = ("intervention", "regularization")
@@ -196,3 +199,13 @@ def steer(model, method, **params):
         yield steering
     finally:
         steering.remove()
+
+
+def from_folder(model, folder):
+    """The steering kept on while decoding by the model saved in `folder`: `steer(model, method,
+    **params)` for a method saved with at_eval, a null context (yielding None) otherwise, and for
+    hub ids and folders without a method record (base models)."""
+    record = models.read_method(folder)
+    if record is None or not record.get("at_eval"):
+        return nullcontext()
+    return steer(model, record["method"], **record["params"])

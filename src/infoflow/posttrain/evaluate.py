@@ -6,33 +6,27 @@ data sets (with an `answer_type`, see infoflow.world.public_data) by the answer 
 
 Writes one row per example (prediction, correct) and a metrics file with the accuracy overall and
 per group (e.g. per attribute), so tables never need the model again.
+
+A model post-trained with an intervention kept on at evaluation (`at_eval`, recorded in its folder)
+decodes with that steering on every position (infoflow.infosteer.steer.from_folder); other models,
+base models and hub models decode plainly.
 """
 
 import argparse
-import contextlib
 import json
-import re
+import logging
 
 import polars as pl
-import torch
 
 from infoflow import cli
 from infoflow.infosteer import steer
 from infoflow.training import models
 from infoflow.world import scoring
+from infoflow.world.scoring import exact_match
 from infoflow.training.generation import greedy_generate
 from infoflow.io import read_examples, write_csv, write_json
 
-# A prediction ends at the first sentence end or line break; spacing and case are not scored.
-ANSWER_END = re.compile(r"[.\n]")
-
-
-def normalize(text):
-    return " ".join(ANSWER_END.split(text, maxsplit=1)[0].split()).lower()
-
-
-def exact_match(prediction, answer):
-    return normalize(prediction) == normalize(answer)
+log = logging.getLogger("infoflow.posttrain.evaluate")
 
 
 def is_correct(prediction, example):
@@ -68,8 +62,6 @@ def main():
     parser.add_argument("--examples", nargs="+", required=True, help="one example file per split")
     parser.add_argument("--max-new-tokens", type=int, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--method", default="sft", choices=("sft", *steer.METHODS), help="steering kept on while decoding")
-    parser.add_argument("--steering", nargs="*", default=[], metavar="KEY=VALUE", help="its parameters")
     parser.add_argument("--group-by", default="attribute", help="example field for the per-group accuracy")
     parser.add_argument("--tags", nargs="*", default=[], metavar="KEY=VALUE", help="labels stored with the metrics")
     parser.add_argument("--splits", nargs="+", required=True, help="split name of each example file (a tag)")
@@ -85,9 +77,9 @@ def main():
     example_sets = [read_examples(path) for path in args.examples]  # bad files fail before the model loads
     model, tokenizer = models.load(args.model, **models.options(args))
     tags = cli.parse_tags(args.tags)
-    with contextlib.ExitStack() as stack:
-        if args.method != "sft":  # every position is steered while decoding
-            stack.enter_context(steer.steer(model, args.method, **steer.parse_spec(args.steering)))
+    with steer.from_folder(model, args.model) as steering:
+        if steering is not None:
+            log.info("decoding under %s steering (trained with at_eval)", steering.method)
         for examples, split, predictions_path, metrics_path in zip(example_sets, args.splits, args.predictions, args.metrics):
             prompts = [e["prompt"] for e in examples]
             predictions = greedy_generate(model, tokenizer, prompts, args.max_new_tokens, args.batch_size)

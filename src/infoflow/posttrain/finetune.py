@@ -4,7 +4,9 @@ The loss covers the answer tokens (and the closing EOS) only: prompt positions g
 `--method` is `sft` (the baseline), an InfoSteer method, `intervention` or `regularization`, or
 `lora`; the method's parameters come as `--method-params key=value ...` (see infoflow.infosteer.steer and
 infoflow.training.lora). Steering hooks are removed and LoRA adapters merged before saving, so every saved
-model is a plain Hugging Face model.
+model is a plain Hugging Face model; each saved folder (model and checkpoints) also holds the method and its
+parameters (infoflow.training.models.METHOD_FILE), with `--at-eval` for an intervention that stays on while
+decoding (infoflow.infosteer.steer.from_folder).
 """
 
 import argparse
@@ -23,15 +25,16 @@ from infoflow.training.sft_data import PadCollator, encode
 
 log = logging.getLogger("infoflow.posttrain.finetune")
 METHOD_KINDS = ("sft", *steer.METHODS, "lora")
-def checkpoint_saver(tokenizer, folder, plain_model):
-    """Save a checkpoint as a loadable model folder `folder/pointNN`, with its step in checkpoint.json.
+def checkpoint_saver(tokenizer, folder, plain_model, method):
+    """Save a checkpoint as a loadable model folder `folder/pointNN`, with its step in checkpoint.json
+    and the `method` record (models.save).
 
     `plain_model` turns the training model into the plain model to save (LoRA: merged adapters)."""
 
     def save(model, point, step):
         out = os.path.join(folder, f"point{point:02d}")
         write_json(os.path.join(out, "checkpoint.json"), {"point": point, "step": step})
-        models.save(plain_model(model), tokenizer, out)  # the weights, written last, are the DAG's output
+        models.save(plain_model(model), tokenizer, out, method)  # the weights, written last, are the DAG's output
 
     return save
 
@@ -53,6 +56,7 @@ def main():
     parser.add_argument("--train", required=True, help="JSON-lines examples")
     parser.add_argument("--method", required=True, choices=METHOD_KINDS)
     parser.add_argument("--method-params", nargs="*", default=[], metavar="KEY=VALUE", help="the method's parameters")
+    parser.add_argument("--at-eval", action="store_true", help="an intervention stays on while decoding (stored with the model)")
     parser.add_argument("--max-length", type=int, default=0, help="tokens per example at most (0: no limit)")
     parser.add_argument("--checkpoints", type=int, default=0, help="evenly spaced checkpoints after step 0 (0: none)")
     parser.add_argument("--checkpoint-dir", help="folder of the checkpoints (point00, point01, ...)")
@@ -64,6 +68,13 @@ def main():
         params = (steer.parse_spec if steered else lora.parse_params)(args.method_params) if args.method != "sft" else {}
     except ValueError as e:
         parser.error(str(e))
+    if args.at_eval and args.method != "intervention":
+        parser.error(f"--at-eval: only an intervention changes decoding, not {args.method}")
+    method = {"method": args.method}  # saved with every model folder (models.METHOD_FILE)
+    if args.method != "sft":
+        method["params"] = params
+    if steered:
+        method["at_eval"] = args.at_eval
     cli.setup(args.threads)
 
     set_seed(args.seed)
@@ -76,7 +87,7 @@ def main():
     # A resumable run keeps its checkpoints with the Trainer's until the end: a killed job's outputs
     # are deleted by Snakemake, and the resumed run does not save the points before its restart.
     points_dir = os.path.join(args.resume_dir, "points") if trainer.resumable(args) else args.checkpoint_dir
-    saver = checkpoint_saver(tokenizer, points_dir, plain_model)
+    saver = checkpoint_saver(tokenizer, points_dir, plain_model, method)
     callbacks = [trainer.SaveCheckpoints(args.checkpoints, saver)] if args.checkpoints else []
     run_label = " ".join([args.method, *args.method_params, f"seed={args.seed}"])
     log.info("%s on %d examples", run_label, len(train_set))
@@ -89,7 +100,7 @@ def main():
         )
     if args.method == "lora":
         model = model.merge_and_unload()
-    models.save(model, tokenizer, args.out)
+    models.save(model, tokenizer, args.out, method)
     write_json(args.history, history)
     if trainer.resumable(args):
         if args.checkpoints:

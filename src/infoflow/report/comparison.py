@@ -17,7 +17,7 @@ import polars as pl
 
 from infoflow.io import write_csv, write_text
 from infoflow.report.markdown import missing, percent, points, table
-from infoflow.report.stats import Matrix, mean_ci95, paired_bootstrap
+from infoflow.report.stats import Matrix, add_bootstrap_arguments, mean_ci95, paired_bootstrap
 
 BASELINE = "sft"
 COLUMNS = ["task", "method", "kind", "p", "alpha", "lam", "layers", "split", "seeds", "accuracy_mean", "ci95_low", "ci95_high",
@@ -107,8 +107,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metrics", nargs="+", required=True, help="evaluation metrics files; predictions CSVs lie beside them")
     parser.add_argument("--methods", required=True, help="the config's method entries, as JSON")
-    parser.add_argument("--bootstrap-samples", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    add_bootstrap_arguments(parser)
     parser.add_argument("--csv", required=True)
     parser.add_argument("--comparison", required=True, help="Markdown: differences to SFT")
     parser.add_argument("--ablation", required=True, help="Markdown: parameters and accuracy")

@@ -19,7 +19,7 @@ import polars as pl
 from infoflow import cli
 from infoflow.io import DataError, write_csv, write_text
 from infoflow.report.markdown import missing, table
-from infoflow.report.stats import group_mean, percentile_ci, two_level_bootstrap
+from infoflow.report.stats import add_bootstrap_arguments, group_mean, percentile_ci, two_level_bootstrap
 from infoflow.world.token_classes import CLASSES
 
 LEVELS = ("low", "medium", "high")
@@ -173,8 +173,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", nargs="+", required=True, help="flux Parquet files (infoflow.infosteer.flux)")
     parser.add_argument("--prompts", required=True, help="the prompt file, for the prompts' text in the HTML page")
-    parser.add_argument("--bootstrap-samples", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    add_bootstrap_arguments(parser)
     parser.add_argument("--render-prompts", type=int, required=True, help="prompts rendered in the HTML page")
     for flag in ("--classes", "--comparison", "--layers", "--markdown", "--html"):
         parser.add_argument(flag, required=True)

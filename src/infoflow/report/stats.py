@@ -12,6 +12,12 @@ import polars as pl
 from scipy import stats
 
 
+def add_bootstrap_arguments(parser):
+    """The command-line settings every bootstrap of the report takes (config `statistics`)."""
+    parser.add_argument("--bootstrap-samples", type=int, required=True, help="bootstrap draws")
+    parser.add_argument("--seed", type=int, required=True, help="the bootstraps' random seed")
+
+
 def mean_ci95(values):
     """(mean, low, high): the mean and its two-sided 95% Student-t interval over independent runs.
 

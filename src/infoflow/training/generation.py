@@ -1,6 +1,12 @@
 """Greedy decoding of a batch of prompts, shared by evaluation and the token-flux stage."""
 
+import logging
+
 import torch
+
+from infoflow import cli
+
+log = logging.getLogger("infoflow.training.generation")
 
 
 @torch.no_grad()
@@ -8,8 +14,8 @@ def generate_ids(model, tokenizer, prompts, max_new_tokens, batch_size):
     """Greedy continuations of `prompts` as token-id lists, each cut before its first EOS."""
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
     responses = []
-    for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True).to(model.device)
+    for batch_prompts in cli.batches(prompts, batch_size, log):
+        batch = tokenizer(batch_prompts, return_tensors="pt", padding=True).to(model.device)
         generated = model.generate(
             **batch,
             max_new_tokens=max_new_tokens,

@@ -1,16 +1,29 @@
 """The FFN key vector of each decoder layer of a Hugging Face causal LM (InfoSteer's "key").
 
 An FFN is read as key-value memory: FFN(h) = sum_i k_i v_i, where the key k is the vector that
-multiplies the memory matrix (arXiv 2507.05158, Sec. 4.4). For gated MLPs (Llama, Qwen2,
-Gemma-2, Mistral) k = act(gate_proj(h)) * up_proj(h) is the input of `down_proj`; for GPT-2 it is
-the activation output, the input of `mlp.c_proj`. Hooks on these modules see k as their input.
+multiplies the memory matrix (arXiv 2507.05158, Sec. 4.4): the input of the MLP's output
+projection, so hooks on that module see k as their input. FFN_LAYOUTS names the MLPs known here.
 """
 
+from infoflow.io import DataError
+
 LAYER_GROUPS = ("early", "middle", "late")
+# The child modules of each known MLP layout; the last is the one whose input is the key.
+FFN_LAYOUTS = (
+    ("gate_proj", "up_proj", "down_proj"),  # Llama, Qwen2, Mistral, Gemma-2: k = act(gate_proj(h)) * up_proj(h)
+    ("gate_up_proj", "down_proj"),  # Phi-3: the same k, gate and up fused in one matrix
+    ("c_fc", "c_proj"),  # GPT-2: k = act(c_fc(h))
+    ("dense_h_to_4h", "dense_4h_to_h"),  # GPT-NeoX (Pythia): k = act(dense_h_to_4h(h))
+    ("fc1", "fc2"),  # Phi-2: k = act(fc1(h))
+)
 
 
-class UnsupportedModel(ValueError):
-    """The model's FFN layout is not one this module knows."""
+class UnsupportedModel(DataError):
+    """The model's layout is not one this module knows (a DataError: a pipeline stage says so in one line)."""
+
+
+def child_names(module):
+    return ", ".join(name for name, _ in module.named_children()) or "none"
 
 
 def decoder_layers(model):
@@ -18,22 +31,26 @@ def decoder_layers(model):
     for name in ("layers", "h"):
         if hasattr(base, name):
             return list(getattr(base, name))
-    raise UnsupportedModel(f"{type(model).__name__}: no decoder layer list (.layers or .h) found")
+    raise UnsupportedModel(
+        f"{type(model).__name__}: no decoder layer list (.layers or .h) in {type(base).__name__} (its modules: {child_names(base)})"
+    )
 
 
 def memory_modules(model):
-    """Per decoder layer, the module whose input is the key vector (down_proj or mlp.c_proj)."""
+    """Per decoder layer, the module whose input is the key vector (the MLP's output projection)."""
     modules = []
     for index, layer in enumerate(decoder_layers(model)):
         mlp = getattr(layer, "mlp", None)
-        if all(hasattr(mlp, m) for m in ("gate_proj", "up_proj", "down_proj")):
-            modules.append(mlp.down_proj)
-        elif all(hasattr(mlp, m) for m in ("c_fc", "c_proj")):
-            modules.append(mlp.c_proj)
-        else:
-            raise UnsupportedModel(
-                f"{type(model).__name__}: layer {index} has no gated (gate/up/down_proj) or GPT-2 (c_fc/c_proj) MLP"
-            )
+        children = dict(mlp.named_children()) if mlp is not None else {}
+        layout = next((names for names in FFN_LAYOUTS if all(n in children for n in names)), None)
+        if layout is None:
+            if mlp is None:
+                found = f"no .mlp (its modules: {child_names(layer)})"
+            else:
+                found = f"MLP {type(mlp).__name__} has modules {child_names(mlp)}"
+            known = "; ".join("+".join(names) for names in FFN_LAYOUTS)
+            raise UnsupportedModel(f"{type(model).__name__}: layer {index}: {found}, not a known FFN layout ({known})")
+        modules.append(children[layout[-1]])
     return modules
 
 

@@ -3,15 +3,21 @@
 Weights are read from safetensors only, and a model's own code (`trust_remote_code`) runs only when
 asked for. Before the weights load, the model's size (from its config, on the meta device) is checked
 against the memory the job has, so a model too big for the job fails with a message that says so.
+
+A post-trained model folder also holds METHOD_FILE, the method it was trained with:
+{"method": ..., "params": {...}} (no params for sft), and for InfoSteer methods "at_eval", whether the
+steering stays on while decoding (infoflow.infosteer.steer.from_folder re-applies it).
 """
 
+import json
 import os
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from infoflow.io import DataError, staged_folder
+from infoflow.io import DataError, staged_folder, write_json
 
+METHOD_FILE = "method.json"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Bytes per parameter while training with AdamW, as a multiple of the weights alone: the weights,
 # their gradients and two optimizer moments.
@@ -33,11 +39,12 @@ def add_arguments(parser):
     """The model-loading options every stage that loads a model takes."""
     parser.add_argument("--dtype", choices=("auto", *DTYPES), default="auto", help="auto: bf16 on GPUs that support it, else float32")
     parser.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model (off by default)")
+    parser.add_argument("--revision", help="branch, tag or commit of a hub model (default: its main branch)")
 
 
 def options(args):
     """The keyword arguments of `load` from the parsed options of `add_arguments`."""
-    return {"dtype": args.dtype, "trust_remote_code": args.trust_remote_code}
+    return {"dtype": args.dtype, "trust_remote_code": args.trust_remote_code, "revision": args.revision}
 
 
 def available_memory_mb():
@@ -62,11 +69,14 @@ def required_memory_mb(config, dtype, training):
     return n_parameters * dtype.itemsize * (TRAINING_FACTOR if training else 1) / 2**20, n_parameters
 
 
-def load(model_dir, dtype="auto", trust_remote_code=False, training=False):
-    """(model, tokenizer) from a folder or hub id, model on the job's device, in eval mode."""
+def load(model_dir, dtype="auto", trust_remote_code=False, training=False, revision=None):
+    """(model, tokenizer) from a folder or hub id (at `revision`, default main), model on the job's device, in eval mode."""
     torch_dtype = resolve_dtype(dtype)
+    if revision and os.path.isdir(model_dir):  # transformers would ignore it silently
+        raise DataError(f"{model_dir}: a revision ({revision}) selects a version of a hub model, not of a local folder")
+    source = {"trust_remote_code": trust_remote_code, "revision": revision}
     try:
-        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(model_dir, **source)
     except ValueError as e:
         if "trust_remote_code" not in str(e):
             raise
@@ -88,17 +98,35 @@ def load(model_dir, dtype="auto", trust_remote_code=False, training=False):
             f"{str(torch_dtype).removeprefix('torch.')}, the job has {available:,.0f} MB free on {device()} "
             "(give the rule more memory or a larger GPU, or choose a smaller model)"
         )
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, **source)
     if tokenizer.pad_token is None:  # GPT-2 and Llama 3 ship without one; padded positions are masked
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
-        model_dir, config=config, dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+        model_dir, config=config, dtype=torch_dtype, use_safetensors=True, **source
     ).to(device())
     return model.eval(), tokenizer
 
 
-def save(model, tokenizer, out_dir):
-    """Write model (safetensors) and tokenizer to `out_dir`, each file appearing only when complete."""
+def save(model, tokenizer, out_dir, method=None):
+    """Write model (safetensors), tokenizer and the post-training `method` record (METHOD_FILE, when
+    given) to `out_dir`, each file appearing only when complete and the weights last."""
     with staged_folder(out_dir, last=".safetensors") as staging:  # the weights are what rules declare
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        if method is not None:
+            write_json(os.path.join(staging, METHOD_FILE), method)
+
+
+def read_method(model_dir):
+    """The METHOD_FILE record of a model folder; None for a hub id or a folder without one (base models)."""
+    path = os.path.join(model_dir, METHOD_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("method"), str):
+        raise DataError(f"{path}: expected an object with a 'method' name")
+    return record

@@ -6,17 +6,22 @@ it is run again and ends with the same weights and losses as an uninterrupted ru
 """
 
 import hashlib
+import importlib.util
 import json
+import logging
 import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from infoflow.cli import StageFailure
+from infoflow.cli import StageFailure, duration
+
+log = logging.getLogger("infoflow.training.trainer")
 
 TRAINER_FLAGS = {
     "--batch-size": int,
@@ -27,6 +32,8 @@ TRAINER_FLAGS = {
     "--seed": int,
     "--threads": int,
 }
+# Where the Trainer may also report its logs, and the package each one needs.
+REPORT_TO = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 def add_arguments(parser):
@@ -39,6 +46,23 @@ def add_arguments(parser):
     parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
     parser.add_argument("--resume-dir", help="folder of the checkpoints a rerun of a killed job resumes from")
     parser.add_argument("--resume-every", type=int, default=0, help="steps between resume checkpoints (0: none)")
+    add_report_argument(parser)
+
+
+def add_report_argument(parser):
+    """`--report-to`, for stages that build their Trainer settings in code (residual scaling)."""
+    parser.add_argument("--report-to", choices=REPORT_TO, default="none",
+                        help="also report the training logs to this tracker (tensorboard: to $TENSORBOARD_LOGGING_DIR)")
+
+
+def check_report_to(report_to):
+    """Stop before training when the tracker `report_to` cannot be reported to."""
+    package = REPORT_TO[report_to]
+    if package and importlib.util.find_spec(package) is None:
+        raise StageFailure(f"training.report_to: {report_to} needs the '{package}' package (pip install {package})")
+    # The Trainer's default folder for event files is inside its output folder, which is deleted.
+    if report_to == "tensorboard" and not os.environ.get("TENSORBOARD_LOGGING_DIR"):
+        raise StageFailure("training.report_to: tensorboard needs TENSORBOARD_LOGGING_DIR, the folder for its event files")
 
 
 class NonFiniteLoss(StageFailure):
@@ -116,6 +140,25 @@ class SaveCheckpoints(TrainerCallback):
             self.save(model, self.points[state.global_step], state.global_step)
 
 
+class LogProgress(TrainerCallback):
+    """One line per logging window in the job log, e.g.
+    'step 40/300 (13%)  loss 2.314  lr 4.1e-04  3.2 steps/s  ETA 1m21s' (and the key entropy when steered)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.window = (time.monotonic(), state.global_step)  # a resumed run starts at its checkpoint's step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if "loss" not in logs:  # the end-of-training summary
+            return
+        now, step = time.monotonic(), state.global_step
+        rate = (step - self.window[1]) / max(now - self.window[0], 1e-9)
+        self.window = (now, step)
+        entropy = f"  key entropy {logs['key_entropy']:.3f}" if "key_entropy" in logs else ""
+        log.info("step %d/%d (%d%%)  loss %.3f  lr %.1e  %.1f steps/s  ETA %s%s", step, state.max_steps,
+                 100 * step // state.max_steps, logs["loss"], logs["learning_rate"], rate,
+                 duration((state.max_steps - step) / rate) if rate else "unknown", entropy)
+
+
 COMPLETE = "complete"  # the marker file of a checkpoint whose files are all written
 
 
@@ -132,7 +175,7 @@ def fingerprint(args, inputs):
     """A digest of a training job's settings and input files: checkpoints of other settings or
     data are not resumed from."""
     digest = hashlib.sha256()
-    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "resume_every")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "resume_every", "report_to")}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in inputs:
         with open(path, "rb") as f:
@@ -178,8 +221,11 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
     With `args.resume_dir`, Trainer checkpoints are kept there every `args.resume_every` steps
     (rounded up to whole logging windows, so a resumed run logs the same losses) and the newest one
     of the same settings and `inputs` files is resumed from; the caller deletes the folder once its
-    outputs are written. `run_label` names the run in errors.
+    outputs are written. `run_label` names the run in errors. Progress goes to the log every
+    `logging_steps` steps, and to `args.report_to` (settings built in code may leave it out).
     """
+    report_to = getattr(args, "report_to", "none")
+    check_report_to(report_to)
     with tempfile.TemporaryDirectory() as scratch:
         resume, checkpoint = resumable(args), None
         if resume:
@@ -202,15 +248,17 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
             save_strategy="steps" if resume else "no",
             save_steps=save_steps,
             save_total_limit=1,
-            report_to="none",
-            disable_tqdm=True,
+            report_to=report_to,
+            disable_tqdm=True,  # progress bars are noise in a log file: LogProgress writes lines
             seed=args.seed,
             remove_unused_columns=False,
             bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         )
         trainer_class, extra = (CheckedTrainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
         trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator,
-                                callbacks=[*callbacks, MarkComplete()], run_label=run_label, **extra)
+                                callbacks=[*callbacks, MarkComplete(), LogProgress()], run_label=run_label, **extra)
+        # It prints the same logs as dicts to stdout, which a job log gets only when the buffer fills.
+        trainer.remove_callback(PrinterCallback)
         trainer.train(resume_from_checkpoint=checkpoint)
     model.eval()
     return [entry for entry in trainer.state.log_history if "loss" in entry]

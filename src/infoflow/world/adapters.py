@@ -17,11 +17,18 @@ thought), then ANSWER_LEAD = '\n\nThe correct answer is' on every data set:
   - clutrr ('choice' over CLUTRR_RELATIONS; CLUTRR's query ('A', 'B') with target t means 'B is A's t';
     the [ ] around names in the story are dropped): 'Please choose the correct relation to complete
     the sentence "B is A's ..." for the story: {story}\n\nAnswer format: aunt/son-in-law/...'
+  - generic (any local file or hub id; the entry names the fields): the prompt is the entry's template
+    with each {field} replaced by the record's field; the answer field is read as answer_type exact
+    (scored up to its first '.' or line break), choice (one of `labels`), number or true_false
+    (true/false/yes/no, scored as yes_no); an `id` field, if named, gives the ids (each once).
 """
 
 import ast
+import string
+from pathlib import Path
 
 from infoflow.world.records import BadRow, Record
+from infoflow.world.scoring import ANSWER_END, format_number, to_number
 
 ANSWER_LEAD = "\n\nThe correct answer is"
 # The relation words of CLUTRR, in the order of its integer `target` on the hub.
@@ -53,17 +60,6 @@ def numbered_choice_row(head, word, options, gold):
     """Options shown as 'Word1: option' and answered 'word1', as in LLM-Adapters."""
     labels = [f"{word}{k}" for k in range(1, len(options) + 1)]
     return choice_row(head, labels, [f"{label.capitalize()}: {option}" for label, option in zip(labels, options)], gold)
-
-
-def to_number(value, key):
-    try:
-        return float(str(value).replace(",", "").replace("$", "").strip())
-    except ValueError:
-        raise BadRow("bad_value", f"field '{key}' is {value!r}, not a number") from None
-
-
-def format_number(value):
-    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def number_row(question, value):
@@ -167,6 +163,104 @@ def clutrr(r):
     story = r.text("story").replace("[", "").replace("]", "")  # CLUTRR marks every name as [Name]
     head = f"Please choose the correct relation to complete the sentence \"{second} is {first}'s ...\" for the story: {story}"
     return choice_row(head, CLUTRR_RELATIONS, [], label_position(r, "target_text", CLUTRR_RELATIONS))
+
+
+# --- generic entries: a local file or hub id whose fields the entry names ------------------------
+
+GENERIC_KEYS = ("name", "prompt", "answer", "answer_type", "labels", "id")
+# A generic entry's answer_type -> the row's; true_false is scored as boolq's yes_no.
+GENERIC_ANSWER_TYPES = {"exact": "exact", "choice": "choice", "number": "number", "true_false": "yes_no"}
+
+
+def entry_name(entry):
+    """The name a data set entry's rows carry in `source` and their ids: the data set's, or a generic
+    entry's `name`, by default its source's file or folder name without extension."""
+    if entry["dataset"] != "generic":
+        return entry["dataset"]
+    return entry.get("name") or Path(entry["source"]).stem
+
+
+def placeholders(template):
+    """(literal text, field name or None, conversion, format spec) of each piece of a prompt
+    template, as str.format reads it ('{{' and '}}' are braces); ValueError if it cannot."""
+    return list(string.Formatter().parse(template))
+
+
+def generic_problem(entry):
+    """(key, problem) of the first thing wrong with a data set entry's generic keys, or None: checked
+    by the config check and by the command, before any row is read."""
+    if entry["dataset"] != "generic":
+        given = [key for key in GENERIC_KEYS if key in entry]
+        return (given[0], f"is a key of generic entries only; dataset {entry['dataset']} has its own prompt and answer") if given else None
+    for key in ("prompt", "answer", "answer_type"):
+        if key not in entry:
+            return key, "missing; a generic entry gives prompt, answer and answer_type"
+    answer_type, labels = entry["answer_type"], entry.get("labels")
+    if answer_type not in GENERIC_ANSWER_TYPES:
+        return "answer_type", f"{answer_type!r} is not one of {list(GENERIC_ANSWER_TYPES)}"
+    try:
+        pieces = placeholders(entry["prompt"])
+    except ValueError as e:
+        return "prompt", f"{entry['prompt']!r} is not a template ({e}); write {{{{ and }}}} for a literal brace"
+    fields = [field for _, field, _, _ in pieces if field is not None]
+    if not fields:
+        return "prompt", f"{entry['prompt']!r} names no field; write {{question}} where field question's text goes"
+    for _, field, spec, conversion in pieces:
+        if field == "" or spec or conversion:
+            written = f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            return "prompt", f"{written} is not a placeholder; write a field's name alone in braces, e.g. {{question}}"
+    if entry["answer"] in fields:
+        return "prompt", f"shows the answer field '{entry['answer']}' to the model"
+    if answer_type == "choice" and not labels:
+        return "answer_type", "choice needs labels, the accepted answers (e.g. labels: [positive, negative])"
+    if answer_type != "choice" and labels:
+        return "labels", f"are for answer_type choice only, not {answer_type}"
+    lowered = [label.strip().lower() for label in labels or []]
+    for position, label in enumerate(lowered):
+        if not label or label != labels[position].lower():
+            return "labels", f"{labels[position]!r} is blank or has surrounding spaces"
+        if label in lowered[:position]:
+            return "labels", f"{labels[lowered.index(label)]!r} and {labels[position]!r} are one label: answers are matched without case"
+    return None
+
+
+def field_text(r, key):
+    """r[key] as text: a number may stand in a prompt, an exact answer or an id too."""
+    value = r[key]
+    if not isinstance(value, (str, int, float)):
+        raise BadRow("wrong_type", f"field '{key}' is {type(value).__name__} {value!r:.60}, not text or a number")
+    return str(value)
+
+
+def exact_answer(r, key):
+    answer = field_text(r, key).strip()
+    # Exact answers are scored up to their first sentence end or line break (infoflow.world.scoring).
+    if not answer.rstrip(".") or ANSWER_END.search(answer.rstrip(".")):
+        raise BadRow("bad_value", f"field '{key}' is {answer!r:.60}; an exact answer is scored up to its first '.' or line break, so it holds neither (a decimal is answer_type number)")
+    return answer
+
+
+def generic(entry):
+    """The adapter of a generic entry (one generic_problem passes): the prompt template filled in with
+    the record's fields, the answer field read as the entry's answer_type, and the id field if any."""
+    pieces = [(literal, field) for literal, field, _, _ in placeholders(entry["prompt"])]
+    key, answer_type, labels = entry["answer"], entry["answer_type"], entry.get("labels")
+    choices = [label.lower() for label in labels] if labels else None
+
+    def adapter(r):
+        prompt = "".join(literal + (field_text(r, field) if field is not None else "") for literal, field in pieces)
+        if answer_type == "choice":
+            answer = choices[label_position(r, key, labels)]
+        elif answer_type == "number":
+            answer = format_number(to_number(r[key], key))
+        elif answer_type == "true_false":
+            answer = ("false", "true")[label_position(r, key, ["false", "true", "no", "yes"]) % 2]
+        else:
+            answer = exact_answer(r, key)
+        row = {"prompt": prompt, "answer": answer, "answer_type": GENERIC_ANSWER_TYPES[answer_type], "choices": choices}
+        return {**row, "id": field_text(r, entry["id"]).strip()} if "id" in entry else row
+
+    return adapter
 
 
 ADAPTERS = {

@@ -141,11 +141,13 @@ READERS = {
 }
 
 
-def read_records(source, split):
+def read_records(source, split, revision=None):
     """(('<file>, row N', record or BadRow) of every row, the name to quote for the whole source)
-    from a local file or folder, or a hub id 'id[:config]'."""
+    from a local file or folder, or a hub id 'id[:config]' (at `revision`, default its main branch)."""
     path = Path(source)
     if path.exists():
+        if revision:
+            raise DataError(f"{source}: a revision ({revision}) selects a version of a hub data set, not of a local file or folder")
         files, loader = local_files(path, split)
         origin = str(files[0]) if len(files) == 1 else f"{source} (split {split})"
         return ((f"{file}, row {row}", record) for file in files for row, record in READERS[loader](file)), origin
@@ -156,7 +158,7 @@ def read_records(source, split):
     datasets.disable_progress_bars()  # job logs are files: no progress bars in them
     hub_id, _, config = source.partition(":")
     try:
-        data = datasets.load_dataset(hub_id, config or None, split=split)
+        data = datasets.load_dataset(hub_id, config or None, split=split, revision=revision)
     except (ConnectionError, FileNotFoundError) as e:  # offline, unreachable or unknown on the hub
         reason = str(e).splitlines()[0]
         raise DataError(

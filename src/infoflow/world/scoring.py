@@ -1,21 +1,48 @@
-"""Scoring of answers generated for public data sets (infoflow.world.public_data's rows).
+"""Scoring of answers generated for public data sets (infoflow.world.public_data's rows), and the
+forms gold answers are written in (numbers, normalised text), so that both sides compare alike.
 
-Scoring (extract_answer, is_correct): the answer is searched in the text after the first
-'answer is' if the text has one and holds an answer there, else in the whole text. A choice is the
-first accepted label standing as a word (case-insensitive; the longest label wins at one place, so
-'grandson' is not 'son'); yes/no also accepts yes -> true, no -> false; a number is the first one
-after 'answer is', else the last one in the text, compared within NUMBER_TOLERANCE. No answer found
-counts as wrong.
+Scoring (extract_answer, is_correct): an exact answer is the text up to its first sentence end or
+line break, compared without case and with spaces collapsed (as the synthetic tasks are scored).
+Any other answer is searched in the text after the first 'answer is' if the text has one and
+holds an answer there, else in the whole text. A choice is the first accepted label standing as a
+word (case-insensitive; the longest label wins at one place, so 'grandson' is not 'son'); yes/no
+also accepts yes -> true, no -> false; a number is the first one after 'answer is', else the last
+one in the text, compared within NUMBER_TOLERANCE. No answer found counts as wrong.
 """
 
+import math
 import re
 
-from infoflow.world.adapters import format_number, to_number
+from infoflow.world.records import BadRow
 
 NUMBER_TOLERANCE = 1e-4  # LLM-Adapters' tolerance for float answers
 YES_NO = {"true": "true", "false": "false", "yes": "true", "no": "false"}
 ANSWER_CUE = re.compile(r"answer is", re.IGNORECASE)
 NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+# An exact answer ends at the first sentence end or line break; spacing and case are not scored.
+ANSWER_END = re.compile(r"[.\n]")
+
+
+def normalize(text):
+    return " ".join(ANSWER_END.split(text, maxsplit=1)[0].split()).lower()
+
+
+def exact_match(prediction, answer):
+    return normalize(prediction) == normalize(answer)
+
+
+def to_number(value, key):
+    try:
+        number = float(str(value).replace(",", "").replace("$", "").strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):  # float() also reads 'nan' and 'inf', which no answer equals
+        raise BadRow("bad_value", f"field '{key}' is {value!r}, not a number")
+    return number
+
+
+def format_number(value):
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def find_label(text, labels):
@@ -33,6 +60,8 @@ def find_number(text, cue_tail):
 
 def extract_answer(text, answer_type, choices=None):
     """The normalised answer in a model's generated `text` (see the module docstring), or None."""
+    if answer_type == "exact":
+        return normalize(text) or None
     cue = ANSWER_CUE.search(text)
     tail = text[cue.end():] if cue else None
     if answer_type == "number":
@@ -48,4 +77,6 @@ def is_correct(prediction_text, row):
         return False
     if row["answer_type"] == "number":
         return abs(float(predicted) - float(row["answer"])) <= NUMBER_TOLERANCE
+    if row["answer_type"] == "exact":
+        return predicted == normalize(row["answer"])
     return predicted == row["answer"]

@@ -22,6 +22,7 @@ from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
 from infoflow.report.markdown import table
 from infoflow.report.ridge_tables import read_all
+from infoflow.report.stats import add_bootstrap_arguments
 
 
 def all_claims(inputs, samples, seed):
@@ -70,8 +71,7 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, required=True, help="its width")
     parser.add_argument("--kernel-mi", nargs="*", default=[],
                         help="per-run CSV files of infoflow.inforidge.kernel_check: I(Z;Y) under other kernel settings")
-    parser.add_argument("--bootstrap-samples", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    add_bootstrap_arguments(parser)
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--csv", required=True)
     args = parser.parse_args(argv)
