@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: reproduce test rulegraph benchmarks
+.PHONY: reproduce test rulegraph benchmarks gpu-check
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ rulegraph: $(VENV)/.installed
 # results/benchmarks/ for the pipeline figures: run `make reproduce` first).
 benchmarks: $(VENV)/.installed
 	python benchmarks/run_all.py
+
+# The GPU acceptance check (one CUDA GPU, a few minutes): its last line is PASS or FAIL (<reason>).
+gpu-check: $(VENV)/.installed
+	python -m infoflow.posttrain.gpu_check

@@ -1,19 +1,21 @@
 """GPU figures: SFT throughput and MFU of a Qwen2.5-0.5B-shaped model in bf16, InfoSteer's step-time
 ratios to SFT, and each run's peak GPU memory, all through the pipeline's own training path.
 
-The model is built from the Qwen2.5-0.5B configuration (random weights: no download) in the dtype
-the pipeline loads models in on a GPU (infoflow.training.models.resolve_dtype: bf16 where supported) and
-trained by infoflow.training.trainer.train (the Hugging Face Trainer with bf16 autocast), plain or under
+The model is built from the Qwen2.5-0.5B configuration (random weights: no download) in the
+precision the pipeline trains in on a GPU (infoflow.training.models.resolve_precision: bf16-mixed,
+fp32 weights under bf16 autocast, where bf16 is supported) and trained by
+infoflow.training.trainer.train (the Hugging Face Trainer), plain or under
 infoflow.infosteer.steer as finetune.py runs it. Methods alternate in blocks of --warmup + --steps optimizer
 steps, timed as training_efficiency.py times SFT (a TrainerCallback stamps every step's end after
 the device has finished it), and the figures are medians of the step times after each block's
 warmup.
 
-MFU is model FLOP/s over the device's peak dense bf16 FLOP/s (the vendor's figure, from PEAK_BF16;
-none for other devices). Model FLOPs per trained token: 6 N + 12 L T d (PaLM's count, appendix B):
-N the weights of every nn.Linear, the tied output layer included once; the second term the
-attention scores and values of L layers at sequence length T and width d, counted in full although
-a causal kernel skips the masked half. The same FLOP/s over a bf16 matmul measured in this run
+MFU is model FLOP/s over the device's peak dense bf16 FLOP/s (the vendor's figure, from PEAK_BF16
+in infoflow.posttrain.gpu_check, which holds the shapes and the FLOP count too; none for other
+devices). Model FLOPs per trained token: 6 N + 12 L T d (PaLM's count, appendix B): N the weights
+of every nn.Linear, the tied output layer included once; the second term the attention scores and
+values of L layers at sequence length T and width d, counted in full although a causal kernel skips
+the masked half. The same FLOP/s over a bf16 matmul measured in this run
 is shown too.
 
     python benchmarks/gpu.py [--steps 30] [--warmup 5] [--blocks 2] [--batch 8] [--length 1024] [--json PATH]
@@ -32,26 +34,13 @@ from transformers import AutoConfig, AutoModelForCausalLM
 import headline
 from infoflow.training import models
 from infoflow.infosteer.steer import steer
+# One copy of the model shapes, peak figures and FLOP count, shared with the GPU acceptance check.
+from infoflow.posttrain.gpu_check import SHAPES, flops_per_token, matmul_weights, peak_bf16
 from steering_overhead import METHODS, TARGETS
 from training_efficiency import matmul_times, pipeline_steps
 
-SHAPES = {
-    # Qwen/Qwen2.5-0.5B's config.json: 0.49B parameters, 24 layers, GQA 14 query / 2 key-value heads.
-    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6,
-                         rms_norm_eps=1e-6, max_position_embeddings=32768),
-    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 num_key_value_heads=1, vocab_size=100, tie_word_embeddings=True, max_position_embeddings=64),
-}
-# Dense bf16 peak FLOP/s from the vendors' data sheets; the first name contained in the device's wins.
-PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12)]
 MFU_TARGET = 0.35  # issue 10, on an H100
 MATMUL_SIZE = {"cuda": 8192, "cpu": 512}
-
-
-def peak_bf16(device_name):
-    """The data-sheet dense bf16 FLOP/s of a device, or None if PEAK_BF16 has no figure for it."""
-    return next((flops for key, flops in PEAK_BF16 if key in device_name), None)
 
 
 def matmul_flops(device, dtype, repeats=20):
@@ -89,11 +78,13 @@ def main():
         parser.error("no CUDA device here (--device cpu --shape tiny runs the same code on the CPU)")
     if args.warmup < 1:
         parser.error("--warmup must be at least 1 (a step's time starts at the previous step's end)")
-    dtype = models.resolve_dtype("auto")
+    # Weights in the dtype the pipeline trains in (fp32 masters under bf16-mixed on a GPU); the
+    # matmuls run in the compute dtype autocast gives them.
+    precision, dtype = models.resolve_precision("auto"), models.resolve_dtype("auto")
     config = AutoConfig.for_model("qwen2", **SHAPES[args.shape])
     torch.manual_seed(0)
     with torch.device(args.device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(config, dtype=models.training_dtype(precision))
     ids = torch.randint(0, config.vocab_size, (args.batch * (args.warmup + args.steps), args.length),
                         generator=torch.Generator().manual_seed(0))
     train_set = [{"input_ids": row, "labels": row} for row in ids.tolist()]
@@ -110,18 +101,20 @@ def main():
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     peak = peak_bf16(device_name)
     matmul = matmul_flops(args.device, dtype)
-    n_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    flops_per_token = 6 * n_weights + 12 * config.num_hidden_layers * args.length * config.hidden_size
+    n_weights = matmul_weights(model)
     sft = statistics.median(times["sft"])
     tokens_per_second = args.batch * args.length / sft
-    achieved = flops_per_token * tokens_per_second
-    label = f"{args.shape} ({n_weights / 1e6:.2f}M matmul weights) in {str(dtype).removeprefix('torch.')}, {args.batch} x {args.length} tokens"
+    achieved = flops_per_token(model, args.length) * tokens_per_second
+    label = f"{args.shape} ({n_weights / 1e6:.2f}M matmul weights) in {precision}, {args.batch} x {args.length} tokens"
     rows = [
         headline.row(f"GPU: SFT step, median ms ({label})", f"{1000 * sft:.1f}"),
         headline.row("GPU: SFT tokens/s", f"{tokens_per_second:,.0f}"),
         headline.row("GPU: model TFLOP/s of SFT (6 N + 12 L T d per token)", f"{achieved / 1e12:.1f}"),
         headline.row(f"GPU: {MATMUL_SIZE[args.device]}-square matmul TFLOP/s", f"{matmul / 1e12:.1f}"),
         headline.row("GPU: model FLOP/s / measured matmul FLOP/s", f"{achieved / matmul:.3f}"),
+        # Stamped by a TrainerCallback at the end of each optimizer step: the runs trained for real.
+        headline.row("GPU: timed optimizer steps per method (" + ", ".join(METHODS) + ")",
+                     ", ".join(str(len(times[name])) for name in METHODS)),
     ]
     if peak is None:
         rows.append(headline.row(f"GPU: MFU on {device_name}", "not computed: no peak bf16 figure for this device",

@@ -124,6 +124,9 @@ def test_two_entries_of_one_name_and_split_are_refused():
         (lambda c: c["sft"].update(learning_rate="5e-4"), "sft.learning_rate: '5e-4' is not of type 'number' (YAML reads 5e-4 as text: write 5.0e-4)"),
         (lambda c: c.update(seeds=[0, 0]), "seeds: duplicate seeds in [0, 0]"),
         (lambda c: c["inforidge"]["mi"].update(examples=17), "inforidge.mi.examples: 17 is more than the 16 examples extracted (inforidge.extraction.examples)"),
+        (lambda c: c["inforidge"]["mi"].update(examples=16),
+         "inforidge.mi.examples: 16 is not below inforidge.extraction.examples (16) with 2 sample_seeds: every seed draws the same examples; "
+         "use fewer MI examples or extract more"),
         (lambda c: c["inforidge"]["extraction"].update(examples=20), "inforidge.extraction.examples: 20 is more than the 16 test examples of task modular"),
         (lambda c: c["inforidge"]["mi"].update(kernel="rbf"), "inforidge.mi.kernel: 'rbf' is not one of ['gaussian', 'laplacian', 'polynomial']"),
         (lambda c: c["inforidge"]["mi"].update(alpha=0), "inforidge.mi.alpha: 0 is less than or equal to the minimum of 0"),

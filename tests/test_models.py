@@ -17,10 +17,25 @@ def test_model_too_big_for_the_job_fails_naming_the_need_and_what_the_job_has(ti
     monkeypatch.setattr(models, "available_memory_mb", lambda: weights_mb * 2)  # enough to run, not to train
     models.load(tiny_model_dir)
     with pytest.raises(DataError) as error:
-        models.load(tiny_model_dir, training=True)
+        models.load(tiny_model_dir, precision="fp32")
     message = str(error.value)
-    assert message.startswith(f"{tiny_model_dir}: 0.00B parameters need about") and "for training in float32" in message
+    assert message.startswith(f"{tiny_model_dir}: 0.00B parameters need about") and "for training in fp32," in message
     assert "give the rule more memory" in message and "\n" not in message
+
+
+def test_the_memory_check_counts_the_bytes_each_precision_trains_with(tiny_model_dir, monkeypatch):
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    n_parameters = sum(p.numel() for p in models.load(tiny_model_dir)[0].parameters())
+    # Weights + gradients + AdamW's two moments (+ autocast's 16-bit weights), plus the activation allowance.
+    for precision, per_parameter in {"fp32": 16, "bf16-mixed": 18, "fp16-mixed": 18, "bf16-pure": 8}.items():
+        needed = n_parameters * per_parameter * (1 + models.ACTIVATION_ALLOWANCE) / 2**20
+        assert models.required_memory_mb(config, None, precision) == (pytest.approx(needed), n_parameters)
+    monkeypatch.setattr(models, "available_memory_mb", lambda: n_parameters * 12 / 2**20)  # bf16-pure's 10, not fp32's 20
+    assert {p.dtype for p in models.load(tiny_model_dir, precision="bf16-pure")[0].parameters()} == {torch.bfloat16}
+    with pytest.raises(DataError, match=r"for training in fp32, the job has"):
+        models.load(tiny_model_dir, precision="fp32")
 
 
 def test_available_memory_is_positive():

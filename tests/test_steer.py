@@ -159,7 +159,7 @@ def train_args(**overrides):
 
 
 def run_training(model_dir, rows, steering_params=None, **overrides):
-    model, tokenizer = models.load(model_dir)
+    model, tokenizer = models.load(model_dir, precision="auto")  # as finetune loads a model to train
     data = [encode(tokenizer, r["prompt"], r["answer"]) for r in rows]
     collator = PadCollator(tokenizer.pad_token_id)
     if steering_params is None:

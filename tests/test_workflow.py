@@ -16,6 +16,10 @@ FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledg
 STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
 
 
+# Any config change rewrites the run's merged config and its provenance, and nothing else by itself.
+CONFIG_RECORD = {"run_config": 1, "provenance": 1}
+
+
 def job_counts(dry_run_output):
     """{rule: count} from the 'Job stats' table of a dry run."""
     table = dry_run_output.split("Job stats:")[1].split("\n\n")[0]
@@ -113,7 +117,7 @@ def test_flux_outputs(smoke_run):
 
 def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
     with dry_run_with(smoke_run, "sample_seeds: 2, kernel: gaussian", "sample_seeds: 2, kernel: laplacian") as output:
-        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1}
+        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, **CONFIG_RECORD, "all": 1}
 
 
 def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
@@ -124,10 +128,6 @@ def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
     # The smoke config runs the Laplacian and polynomial kernels, so claim 12 is judged.
     assert claims.set_index("number").loc["12", "verdict"] != "not tested"
     assert (smoke_run / RESULTS / "claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
-
-
-# Any config change rewrites the run's merged config and its provenance, and nothing else by itself.
-CONFIG_RECORD = {"run_config": 1, "provenance": 1}
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -228,8 +228,11 @@ def test_a_second_named_run_lives_beside_the_first_and_shares_its_base_model(smo
 def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
     written = yaml.safe_load((smoke_run / RESULTS / "config.yaml").read_text())
     smoke = yaml.safe_load((smoke_run / "config.yaml").read_text())
-    assert written["run"] == "smoke" and written["methods"] == smoke["methods"] and written["seeds"] == smoke["seeds"]
-    assert written["model_loading"] == smoke["model_loading"]
+    assert written["run"] == "smoke" and written["seeds"] == smoke["seeds"] and written["model_loading"] == smoke["model_loading"]
+    # Validated: each method entry as written, with the schema's defaults filled in.
+    assert written["methods"].keys() == smoke["methods"].keys()
+    assert all(written["methods"][m].items() >= entry.items() for m, entry in smoke["methods"].items())
+    assert written["methods"]["reg_l0.1"]["normalization"] == "abs"
     provenance = json.loads((smoke_run / RESULTS / "provenance.json").read_text())
     assert provenance["config"]["path"] == f"{RESULTS}/config.yaml" and len(provenance["config"]["sha256"]) == 64
     assert provenance["base_model"]["path"].startswith("resources/base-") and provenance["packages"]["torch"]

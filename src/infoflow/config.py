@@ -194,6 +194,13 @@ def check(config):
             f"inforidge.mi.examples: {ridge['mi']['examples']} is more than the "
             f"{ridge['extraction']['examples']} examples extracted (inforidge.extraction.examples)"
         )
+    if ridge["mi"]["sample_seeds"] > 1 and ridge["mi"]["examples"] == ridge["extraction"]["examples"]:
+        # Each seed would draw all the extracted examples: the bands would lose their sampling part.
+        raise ConfigError(
+            f"inforidge.mi.examples: {ridge['mi']['examples']} is not below inforidge.extraction.examples "
+            f"({ridge['extraction']['examples']}) with {ridge['mi']['sample_seeds']} sample_seeds: every seed draws "
+            "the same examples; use fewer MI examples or extract more"
+        )
     for task, size in test_sizes(config).items():
         if task in config["tasks"] and ridge["extraction"]["examples"] > size:
             raise ConfigError(

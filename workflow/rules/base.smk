@@ -63,7 +63,8 @@ rule pretrain_base_model:
         resume_dir=f"{WORLD}/resume",
         report_to=REPORT_TO,
     shell:
-        "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
+        GPU_JOB
+        + "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
         " --architecture {params.model[architecture]} --hidden-size {params.model[hidden_size]}"
         " --intermediate-size {params.model[intermediate_size]} --layers {params.model[layers]}"
         " --heads {params.model[heads]} --block-size {params.model[block_size]}"
@@ -98,7 +99,8 @@ rule knowledge_recall:
         model_options=MODEL_OPTIONS,
         evaluation=config["evaluation"],
     shell:
-        "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
+        GPU_JOB
+        + "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --max-new-tokens {params.evaluation[max_new_tokens]} --batch-size {params.evaluation[batch_size]}"
         " --splits cloze --tags model=base --threads {threads} {params.model_options}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

@@ -103,6 +103,9 @@ def model_options():
 
 
 MODEL_OPTIONS = model_options()
+# Each model job claims its own GPU(s) on a shared machine (infoflow.devices); with no GPUs, or
+# under SLURM (which sets CUDA_VISIBLE_DEVICES), the command runs as it is.
+GPU_JOB = "python -m infoflow.devices --count {resources.gpu} -- "
 # The stages that load the base model itself; post-trained folders are local (no revision).
 BASE_MODEL_OPTIONS = MODEL_OPTIONS + (
     f" --revision {config['base_model']['revision']}"
@@ -140,6 +143,7 @@ def sft_settings(wildcards):
     settings = dict(config["sft"])
     settings["epochs"] = config["sft"]["epochs"][wildcards.task]
     settings.setdefault("max_length", 0)  # 0: no limit
+    settings.setdefault("precision", "auto")
     return settings
 
 

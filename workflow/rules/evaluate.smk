@@ -37,7 +37,8 @@ rule evaluate:
         evaluation=config["evaluation"],
         splits=" ".join(TEST_SPLITS),
     shell:
-        "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
+        GPU_JOB
+        + "python -m infoflow.posttrain.evaluate --model $(dirname {input.weights}) --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
         " --batch-size {params.evaluation[batch_size]}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
@@ -71,7 +72,8 @@ rule evaluate_base:
         evaluation=config["evaluation"],
         splits=" ".join(TEST_SPLITS),
     shell:
-        "python -m infoflow.posttrain.evaluate --model {params.base_model:q} --examples {input.examples}"
+        GPU_JOB
+        + "python -m infoflow.posttrain.evaluate --model {params.base_model:q} --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
         " --batch-size {params.evaluation[batch_size]} --tags task={wildcards.task} method=base seed=0"
         " --group-by {params.group_by} --threads {threads} {params.model_options}"

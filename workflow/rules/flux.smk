@@ -25,7 +25,8 @@ rule token_flux:
         model_options=MODEL_OPTIONS,
         flux=FLUX,
     shell:
-        "python -m infoflow.infosteer.flux --model $(dirname {input.weights}) --prompts {input.prompts}"
+        GPU_JOB
+        + "python -m infoflow.infosteer.flux --model $(dirname {input.weights}) --prompts {input.prompts}"
         " --sample {params.flux[examples]} --sample-seed {params.flux[seed]} --max-new-tokens {params.flux[max_new_tokens]}"
         " --batch-size {params.flux[batch_size]} --normalization {params.flux[normalization]}"
         " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} {params.model_options}"

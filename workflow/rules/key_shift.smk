@@ -31,7 +31,8 @@ rule key_thresholds:
         base_model=base_model_arg,
         sample=KEY_SHIFT,
     shell:
-        "python -m infoflow.infosteer.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
+        GPU_JOB
+        + "python -m infoflow.infosteer.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
         " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
         " --threads {threads} {params.model_options} --out {output.thresholds} --shares {output.shares} > {log} 2>&1"
 
@@ -60,7 +61,8 @@ rule key_shares:
         model_options=MODEL_OPTIONS,
         sample=KEY_SHIFT,
     shell:
-        "python -m infoflow.infosteer.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"
+        GPU_JOB
+        + "python -m infoflow.infosteer.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"
         " --n {params.sample[examples]} --seed {params.sample[seed]} --batch-size {params.sample[batch_size]}"
         " --thresholds {input.thresholds} --tags method={wildcards.method} seed={wildcards.seed}"
         " --threads {threads} {params.model_options} --out {output.shares} > {log} 2>&1"

@@ -229,5 +229,6 @@ rule provenance:
     params:
         base_model=base_model_arg,
     shell:
-        "python -m infoflow.training.provenance --config {input.config} --base-model {params.base_model:q}"
+        GPU_JOB
+        + "python -m infoflow.training.provenance --config {input.config} --base-model {params.base_model:q}"
         " --data {input.data} --out {output} > {log} 2>&1"

@@ -35,7 +35,8 @@ rule extract_activations:
         checkpoints=lambda w, input: [os.path.dirname(path) for path in input.checkpoints],
         extraction=RIDGE["extraction"],
     shell:
-        "python -m infoflow.inforidge.extract --checkpoints {params.checkpoints} --out {output}"
+        GPU_JOB
+        + "python -m infoflow.inforidge.extract --checkpoints {params.checkpoints} --out {output}"
         " --examples {input.examples} --sample {params.extraction[examples]} --sample-seed {params.extraction[seed]}"
         " --batch-size {params.extraction[batch_size]} --last-layer {params.extraction[last_layer]}"
         " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} {params.model_options} > {log} 2>&1"
@@ -147,7 +148,8 @@ rule fit_residual_scaling:
         fit=RIDGE["residual_scaling"],
         report_to=REPORT_TO,
     shell:
-        "python -m infoflow.inforidge.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
+        GPU_JOB
+        + "python -m infoflow.inforidge.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
         " --seeds {params.fit[seeds]} --fit-fraction {params.fit[fit_fraction]} --batch-size {params.fit[batch_size]}"
         " --learning-rate {params.fit[learning_rate]} --epochs {params.fit[epochs]} --threads {threads} {params.model_options}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"

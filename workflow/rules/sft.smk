@@ -39,11 +39,13 @@ rule finetune:
         run_dir=lambda w: f"{RESULTS}/runs/{w.task}/{w.method}/seed{w.seed}",
         resume_dir=lambda w: f"{RESULTS}/resume/{w.task}/{w.method}/seed{w.seed}",
     shell:
-        "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
+        GPU_JOB
+        + "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
         " --method {params.method[kind]} --method-params {params.method_params} {params.at_eval}"
         " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
         " --gradient-accumulation-steps {params.sft[gradient_accumulation_steps]} {params.checkpointing}"
+        " --precision {params.sft[precision]}"
         " --max-length {params.sft[max_length]}"
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads} {params.model_options}"

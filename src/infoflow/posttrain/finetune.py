@@ -79,7 +79,7 @@ def main():
 
     set_seed(args.seed)
     examples = read_examples(args.train)
-    model, tokenizer = models.load(args.model, training=True, **models.options(args))
+    model, tokenizer = models.load(args.model, precision=args.precision, **models.options(args))
     train_set = [encode(tokenizer, e["prompt"], e["answer"], args.max_length) for e in examples]
     if args.method == "lora":
         model = lora.attach(model, **params)

@@ -2,7 +2,8 @@
 
 Weights are read from safetensors only, and a model's own code (`trust_remote_code`) runs only when
 asked for. Before the weights load, the model's size (from its config, on the meta device) is checked
-against the memory the job has, so a model too big for the job fails with a message that says so.
+against the memory the job has (for training, the bytes per parameter of its precision), so a model
+too big for the job fails with a message that says so.
 
 A post-trained model folder also holds METHOD_FILE, the method it was trained with:
 {"method": ..., "params": {...}} (no params for sft), and for InfoSteer methods "at_eval", whether the
@@ -15,13 +16,22 @@ import os
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from infoflow.cli import StageFailure
 from infoflow.io import DataError, staged_folder, write_json
 
 METHOD_FILE = "method.json"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Bytes per parameter while training with AdamW, as a multiple of the weights alone: the weights,
-# their gradients and two optimizer moments.
-TRAINING_FACTOR = 4
+# Training precisions. The -mixed ones keep float32 weights, gradients and AdamW states (the master
+# copy) and run forward and backward under autocast; bf16-pure keeps all of them in bfloat16, which is
+# lossy: an update below bf16's resolution of a weight is rounded away. 'auto': see resolve_precision.
+PRECISIONS = ("auto", "bf16-mixed", "fp16-mixed", "bf16-pure", "fp32")
+# Bytes per trained parameter: weights + gradients + AdamW's two moments (torch.optim.AdamW keeps
+# them in each parameter's dtype), and under autocast the 16-bit copy of the weights that the
+# backward pass keeps.
+TRAINING_BYTES = {"fp32": 4 + 4 + 8, "bf16-mixed": 4 + 4 + 8 + 2, "fp16-mixed": 4 + 4 + 8 + 2, "bf16-pure": 2 + 2 + 4}
+# Activations on top, as a share of those bytes: enough for small batches and short sequences only
+# (their real size depends on batch x length); the check stops a model that cannot train at all.
+ACTIVATION_ALLOWANCE = 0.25
 
 
 def device():
@@ -33,6 +43,25 @@ def resolve_dtype(name):
     if name == "auto":
         return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
     return DTYPES[name]
+
+
+def resolve_precision(name):
+    """The training precision `name` means on this job's device ('auto': bf16-mixed on a GPU with
+    bf16, else fp32); a precision the device cannot train in fails here, before anything loads."""
+    gpu = torch.cuda.is_available()
+    bf16_gpu = gpu and torch.cuda.is_bf16_supported()
+    if name == "auto":
+        return "bf16-mixed" if bf16_gpu else "fp32"
+    if name == "fp16-mixed" and not gpu:  # the Trainer would silently train in fp32 instead
+        raise StageFailure("--precision fp16-mixed needs a CUDA GPU (no fp16 autocast on the CPU); use bf16-mixed or fp32")
+    if name.startswith("bf16") and gpu and not bf16_gpu:
+        raise StageFailure(f"--precision {name} needs a GPU with bf16 (Ampere or newer); use fp16-mixed or fp32 on this one")
+    return name
+
+
+def training_dtype(precision):
+    """The dtype of the weights that train in `precision`: bfloat16 for bf16-pure, else float32."""
+    return torch.bfloat16 if resolve_precision(precision) == "bf16-pure" else torch.float32
 
 
 def add_arguments(parser):
@@ -63,15 +92,22 @@ def available_memory_mb():
     return free
 
 
-def required_memory_mb(config, dtype, training):
+def required_memory_mb(config, dtype, precision=None):
+    """(MB, parameters) to run the model of `config` in `dtype`, or to train it in `precision` when given."""
     with torch.device("meta"):
         n_parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-    return n_parameters * dtype.itemsize * (TRAINING_FACTOR if training else 1) / 2**20, n_parameters
+    per_parameter = TRAINING_BYTES[precision] * (1 + ACTIVATION_ALLOWANCE) if precision else dtype.itemsize
+    return n_parameters * per_parameter / 2**20, n_parameters
 
 
-def load(model_dir, dtype="auto", trust_remote_code=False, training=False, revision=None):
-    """(model, tokenizer) from a folder or hub id (at `revision`, default main), model on the job's device, in eval mode."""
-    torch_dtype = resolve_dtype(dtype)
+def load(model_dir, dtype="auto", trust_remote_code=False, precision=None, revision=None):
+    """(model, tokenizer) from a folder or hub id (at `revision`, default main), model on the job's device, in eval mode.
+
+    The weights load in `dtype`, or, for training in `precision` (PRECISIONS), in its training_dtype.
+    """
+    if precision:
+        precision = resolve_precision(precision)
+    torch_dtype = training_dtype(precision) if precision else resolve_dtype(dtype)
     if revision and os.path.isdir(model_dir):  # transformers would ignore it silently
         raise DataError(f"{model_dir}: a revision ({revision}) selects a version of a hub model, not of a local folder")
     source = {"trust_remote_code": trust_remote_code, "revision": revision}
@@ -89,13 +125,13 @@ def load(model_dir, dtype="auto", trust_remote_code=False, training=False, revis
             f"{model_dir}: no .safetensors weights (pickled weights such as pytorch_model.bin are never loaded;"
             " convert them to safetensors)"
         )
-    needed, n_parameters = required_memory_mb(config, torch_dtype, training)
+    needed, n_parameters = required_memory_mb(config, torch_dtype, precision)
     available = available_memory_mb()
     if needed > available:
-        purpose = "training" if training else "inference"
+        purpose = f"training in {precision}" if precision else f"inference in {str(torch_dtype).removeprefix('torch.')}"
         raise DataError(
-            f"{model_dir}: {n_parameters / 1e9:.2f}B parameters need about {needed:,.0f} MB for {purpose} in "
-            f"{str(torch_dtype).removeprefix('torch.')}, the job has {available:,.0f} MB free on {device()} "
+            f"{model_dir}: {n_parameters / 1e9:.2f}B parameters need about {needed:,.0f} MB for {purpose}, "
+            f"the job has {available:,.0f} MB free on {device()} "
             "(give the rule more memory or a larger GPU, or choose a smaller model)"
         )
     tokenizer = AutoTokenizer.from_pretrained(model_dir, **source)

@@ -74,7 +74,7 @@ def main():
     blocks = pack(tokenizer, read_lines(args.corpus), args.block_size)
     model = build_model(
         tokenizer, args.architecture, args.hidden_size, args.intermediate_size, args.layers, args.heads, args.block_size
-    )
+    ).to(models.training_dtype(args.precision))
     log.info("%d blocks of %d tokens; %.2fM parameters", len(blocks), args.block_size, model.num_parameters() / 1e6)
     inputs = [*args.corpus, os.path.join(args.tokenizer, "tokenizer.json")]
     history = trainer.train(model, blocks, args, scheduler="cosine", run_label="pretraining", logging_steps=20, inputs=inputs)

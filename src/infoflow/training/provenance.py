@@ -10,7 +10,8 @@ Writes one JSON object:
               resolves to, from the local hub cache or else the hub when online (null with a `reason`
               when neither can say); a local folder's sha256 over its config.json and *.safetensors
   data        each data file's sha256, and the source and revision of every public data set entry
-  device      the GPUs' names (or 'cpu') and the dtype that model_loading.dtype resolves to here
+  device      the GPUs' names (or 'cpu'), the dtype that model_loading.dtype resolves to here and the
+              training precision sft.precision resolves to
 """
 
 import argparse
@@ -145,7 +146,8 @@ def provenance(config_path, model, data_files, repo=PACKAGE_DIR):
             "files": [{"path": str(path), "sha256": sha256_file(path)} for path in data_files],
             "datasets": dataset_entries(config),
         },
-        "device": {"devices": devices(), "dtype": dtype, "resolved_dtype": str(models.resolve_dtype(dtype)).removeprefix("torch.")},
+        "device": {"devices": devices(), "dtype": dtype, "resolved_dtype": str(models.resolve_dtype(dtype)).removeprefix("torch."),
+                   "training_precision": models.resolve_precision(config.get("sft", {}).get("precision", "auto"))},
     }
 
 

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from infoflow.cli import StageFailure, duration
+from infoflow.training import models
 
 log = logging.getLogger("infoflow.training.trainer")
 
@@ -42,6 +42,8 @@ def add_arguments(parser):
         parser.add_argument(flag, type=kind, required=True)
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1, help="effective batch = batch size x this")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in the backward pass")
+    parser.add_argument("--precision", choices=models.PRECISIONS, default="auto",
+                        help="auto: bf16-mixed on GPUs with bf16, else fp32; bf16-pure is lossy (no fp32 master weights)")
     parser.add_argument("--out", required=True, help="model folder")
     parser.add_argument("--history", required=True, help="JSON file of the logged training losses")
     parser.add_argument("--resume-dir", help="folder of the checkpoints a rerun of a killed job resumes from")
@@ -213,6 +215,16 @@ def resume_checkpoint(folder, key):
     return max(complete, key=lambda path: int(path.rsplit("-", 1)[1]), default=None)
 
 
+def check_trainable_dtype(model, precision, run_label):
+    """Stop before training when the trained parameters are not in the dtype `precision` trains:
+    mixed precision on 16-bit weights would have no float32 master copy."""
+    wanted = models.training_dtype(precision)
+    found = {str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad and p.dtype != wanted}
+    if found:
+        raise StageFailure(f"{run_label}: --precision {precision} trains {str(wanted).removeprefix('torch.')}"
+                           f" parameters, the model's are {', '.join(sorted(found))}")
+
+
 def train(model, train_set, args, *, scheduler, run_label, collator=None, logging_steps=10, steering=None,
           callbacks=(), inputs=()):
     """Train `model` in place on `train_set` with the settings in `args`; return the logged losses.
@@ -222,10 +234,14 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
     (rounded up to whole logging windows, so a resumed run logs the same losses) and the newest one
     of the same settings and `inputs` files is resumed from; the caller deletes the folder once its
     outputs are written. `run_label` names the run in errors. Progress goes to the log every
-    `logging_steps` steps, and to `args.report_to` (settings built in code may leave it out).
+    `logging_steps` steps, and to `args.report_to` (settings built in code may leave it out). The model
+    trains in `args.precision` (models.PRECISIONS; left out: auto), its trained parameters already in
+    that precision's models.training_dtype.
     """
     report_to = getattr(args, "report_to", "none")
     check_report_to(report_to)
+    precision = models.resolve_precision(getattr(args, "precision", "auto"))
+    check_trainable_dtype(model, precision, run_label)
     with tempfile.TemporaryDirectory() as scratch:
         resume, checkpoint = resumable(args), None
         if resume:
@@ -252,7 +268,11 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
             disable_tqdm=True,  # progress bars are noise in a log file: LogProgress writes lines
             seed=args.seed,
             remove_unused_columns=False,
-            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+            # Autocast over fp32 weights; bf16-pure weights need none. The Trainer takes bf16 autocast
+            # on the CPU only when told it runs there.
+            bf16=precision == "bf16-mixed",
+            fp16=precision == "fp16-mixed",
+            use_cpu=models.device() == "cpu",
         )
         trainer_class, extra = (CheckedTrainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
         trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator,
