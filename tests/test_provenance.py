@@ -49,7 +49,8 @@ def test_provenance_of_a_run_on_a_local_model_and_data_files(tiny_world, tiny_mo
         {"task": "qa", "split": "test_id", "dataset": "piqa", "source": str(tmp_path / "piqa.jsonl"), "revision": None},
     ]
     names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] or ["cpu"]
-    assert record["device"] == {"devices": names, "dtype": "auto", "resolved_dtype": str(provenance.models.resolve_dtype("auto"))[6:]}
+    assert record["device"] == {"devices": names, "dtype": "auto", "resolved_dtype": str(provenance.models.resolve_dtype("auto"))[6:],
+                                "training_precision": provenance.models.resolve_precision("auto")}
 
 
 def test_a_local_model_hash_follows_its_weights_and_config_only(tiny_model_dir, tmp_path):
