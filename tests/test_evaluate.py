@@ -7,7 +7,8 @@ import torch
 from conftest import run_module
 from infoflow.infosteer.steer import steer
 from infoflow.training import models
-from infoflow.posttrain.evaluate import exact_match, score
+from infoflow.posttrain.evaluate import score
+from infoflow.world.scoring import exact_match
 from infoflow.training.generation import greedy_generate
 
 

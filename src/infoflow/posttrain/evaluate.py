@@ -22,7 +22,6 @@ from infoflow import cli
 from infoflow.infosteer import steer
 from infoflow.training import models
 from infoflow.world import scoring
-from infoflow.world.scoring import exact_match
 from infoflow.training.generation import greedy_generate
 from infoflow.io import read_examples, write_csv, write_json
 
@@ -32,7 +31,7 @@ log = logging.getLogger("infoflow.posttrain.evaluate")
 def is_correct(prediction, example):
     if "answer_type" in example:
         return scoring.is_correct(prediction, example)
-    return exact_match(prediction, example["answer"])
+    return scoring.exact_match(prediction, example["answer"])
 
 
 def score(examples, predictions, group_by):
