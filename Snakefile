@@ -35,11 +35,13 @@ localrules:
 
 
 check_profile()
+check_disk_budget()
 
 
 rule all:
     input:
         "<results>/config.yaml",
+        "<results>/runs.csv",
         "<results>/provenance.json",
         "<results>/tables/accuracy.csv",
         "<results>/tables/accuracy.md",

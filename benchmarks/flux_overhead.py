@@ -5,7 +5,7 @@ what infoflow.infosteer.flux adds (key-entropy hooks during generation, one more
 classes and the Parquet columns). Interleaved repetitions; the figure is the ratio of medians.
 Needs a post-trained model of the default run:
 
-    python benchmarks/flux_overhead.py [--model results/default/runs/knowledge/sft/seed0/model]
+    python benchmarks/flux_overhead.py --model <a post-trained model folder; results/<run>/runs.csv lists them>
         [--prompts resources/base-<key>/data/knowledge/cloze.jsonl] [--examples 100] [--repeats 7]
 """
 
@@ -28,7 +28,7 @@ from infoflow.io import read_examples
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="results/default/runs/knowledge/sft/seed0/model")
+    parser.add_argument("--model", required=True, help="a post-trained model folder (results/<run>/runs.csv: folder/model)")
     parser.add_argument("--prompts", help="the cloze prompts (default: those of the default run's world in resources/)")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--examples", type=int)

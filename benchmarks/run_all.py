@@ -11,6 +11,7 @@ in BENCHMARKS.md is replaced; the notes below it are kept.
     python benchmarks/run_all.py            (make benchmarks)
 """
 
+import csv
 import datetime
 import json
 import os
@@ -36,7 +37,8 @@ SCRIPTS = [
     ["benchmarks/mi_speed.py"],
 ]
 GPU_SCRIPT = ["benchmarks/gpu.py"]  # when there is a CUDA device
-FLUX_SCRIPT, FLUX_MODEL = ["benchmarks/flux_overhead.py"], "results/default/runs/knowledge/sft/seed0/model/model.safetensors"
+FLUX_SCRIPT = ["benchmarks/flux_overhead.py"]  # on the default run's first SFT model, when there is one
+RUN_INDEX = REPO / "results/default/runs.csv"  # where the default run's models and their outputs are
 # Rules whose outputs are figures (key_shift_report writes its table beside its figure), and the
 # record of the run's merged config, which any config change rewrites.
 FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "run_config", "all"}
@@ -56,12 +58,31 @@ def run_script(arguments):
         return json.loads(out.read_text()), "python " + " ".join(arguments), seconds
 
 
+def run_folder(task, method, seed):
+    """The folder of one post-training run of the default run (results/default/runs.csv), or None."""
+    if not RUN_INDEX.exists():
+        return None
+    with RUN_INDEX.open(newline="") as f:
+        return next((row["folder"] for row in csv.DictReader(f) if (row["task"], row["method"], row["seed"]) == (task, method, seed)), None)
+
+
+def default_run_folders():
+    """The folders whose benchmark files are the default run's jobs: its results, the shared world
+    and base model, and each of its post-training runs (results/default/runs.csv)."""
+    if not RUN_INDEX.exists():
+        return []
+    with RUN_INDEX.open(newline="") as f:
+        runs = [REPO / row["folder"] for row in csv.DictReader(f)]
+    worlds = {run.parents[3] for run in runs}  # resources/base-<key>/runs/<task>/<method>/<key>/seed<seed>
+    return [REPO / "results/default", *(w / "benchmarks" for w in worlds), *(w / "base" for w in worlds), *runs]
+
+
 def last_run_wall_time(folders):
-    """(minutes from the first job's start to the last job's end, jobs) of the run that wrote the
-    benchmarks/ of `folders` (its results and the base it pretrained): each file's mtime is its
-    job's end, minus its `s` column its start."""
+    """(minutes from the first job's start to the last job's end, jobs) of the run whose jobs wrote
+    the benchmark files under `folders`: each file's mtime is its job's end, minus its `s` column
+    its start."""
     spans = []
-    for path in (p for folder in folders for p in folder.glob("benchmarks/**/*.tsv")):
+    for path in (p for folder in folders for p in folder.rglob("*.tsv")):
         lines = path.read_text().splitlines()
         if len(lines) >= 2:
             seconds = float(lines[1].split("\t")[0])
@@ -79,7 +100,7 @@ def snakemake(*arguments):
 
 def pipeline_rows():
     rows = []
-    minutes, jobs = last_run_wall_time([REPO / "results/default", *REPO.glob("resources/base-*")])
+    minutes, jobs = last_run_wall_time(default_run_folders())
     if minutes is None:
         rows.append(headline.row("full default reproduction wall time", "no recorded run in results/default/benchmarks/",
                                  f"<= {PIPELINE_TARGET_MINUTES} min"))
@@ -128,7 +149,9 @@ def table(sections):
 
 def main():
     sections = []
-    for arguments in SCRIPTS + ([FLUX_SCRIPT] if (REPO / FLUX_MODEL).exists() else []):
+    flux_model = run_folder("knowledge", "sft", "0")
+    flux = [[*FLUX_SCRIPT, "--model", f"{flux_model}/model"]] if flux_model and (REPO / flux_model / "model").is_dir() else []
+    for arguments in SCRIPTS + flux:
         rows, command, seconds = run_script(arguments)
         print(f"({command}: {seconds:.0f} s)")
         sections.append((rows, command))

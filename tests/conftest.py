@@ -1,3 +1,4 @@
+import csv
 import filecmp
 import os
 import shutil
@@ -47,12 +48,19 @@ def world_dir(workdir):
     return world
 
 
+def run_folders(workdir, results=RESULTS):
+    """{(task, method, seed): the run's row of <results>/runs.csv}: its folder in resources/ and the
+    folder of each stage's outputs there."""
+    with open(workdir / results / "runs.csv", newline="") as f:
+        return {(row["task"], row["method"], int(row["seed"])): row for row in csv.DictReader(f)}
+
+
 def files_under(workdir):
     """Every file a run wrote under `workdir`'s results/ and resources/, but logs and benchmarks
     (which hold times and dates)."""
     return sorted(
         p.relative_to(workdir) for top in ("results", "resources") for p in (workdir / top).rglob("*")
-        if p.is_file() and not {"logs", "benchmarks"} & set(p.relative_to(workdir / top).parts[:2])
+        if p.is_file() and p.suffix not in (".log", ".tsv")
     )
 
 

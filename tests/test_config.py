@@ -206,7 +206,7 @@ def test_a_one_key_overlay_plans_the_default_run_with_that_key_changed(tmp_path)
 def test_overlays_apply_in_order_and_a_named_run_gets_its_own_folder(tmp_path):
     result = dry_run(tmp_path, "run: first\nseeds: [0]\n", "run: second\n")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "results/second/runs/" in result.stdout and "results/first/" not in result.stdout
+    assert "results/second/tables/" in result.stdout and "results/first/" not in result.stdout
     assert re.search(r"^finetune\s+(\d+)$", result.stdout, re.M).group(1) == str(
         sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in DEFAULTS["methods"].values()))
 
@@ -217,3 +217,14 @@ def test_an_overlay_with_an_unknown_key_or_a_bad_value_is_refused_in_one_line(tm
         result = dry_run(tmp_path, text)
         assert result.returncode != 0
         assert [line for line in result.stderr.splitlines() if line.startswith("config error")] == [message]
+
+
+def test_a_dry_run_prints_the_disk_estimate_and_a_budget_below_it_stops_the_run_in_one_line(tmp_path):
+    result = dry_run(tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept = re.search(r"^disk estimate: ([\d.]+) GB kept \(final models ([\d.]+) GB, .*activations ([\d.]+) GB", result.stderr, re.M)
+    peak = float(re.search(r"^disk estimate: at most ([\d.]+) GB at once", result.stderr, re.M).group(1))
+    assert kept and float(kept.group(1)) <= peak
+    result = dry_run(tmp_path, f"disk_budget_gb: {peak / 2}\n")
+    assert result.returncode != 0 and "Job stats" not in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith(f"disk error: the run needs about {peak:.2f} GB of disk at most, over disk_budget_gb: {peak / 2:g}")

@@ -13,6 +13,7 @@ from infoflow.inforidge import activations
 from infoflow.training import models
 from infoflow.inforidge.extract import final_norm
 from infoflow.training.sft_data import encode
+from infoflow.cli import StageFailure
 from infoflow.io import DataError, read_examples
 from infoflow.training.layers import decoder_layers
 
@@ -185,3 +186,46 @@ def test_scan_reads_only_the_columns_and_rows_asked_for(tmp_path):
     assert frame["hidden"].to_numpy().dtype == np.float32
     with pytest.raises(DataError, match="column 'hidden' has NaN or infinite values in 1 rows"):
         activations.scan(path, ["hidden"], pl.col("split") == "test_ood")
+
+
+@pytest.mark.parametrize("dtype, stored_type, rounded", [
+    ("float16", pa.float16(), lambda x: x.astype(np.float16).astype(np.float32)),
+    ("bfloat16", pa.float32(), lambda x: torch.from_numpy(x).bfloat16().float().numpy()),
+])
+def test_16_bit_vectors_are_read_back_as_float32_of_the_rounded_values(tmp_path, dtype, stored_type, rounded):
+    columns = small_table(width=3, rows=4)
+    columns.update({name: np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i, name in enumerate(activations.VECTOR_COLUMNS)})
+    path = tmp_path / "a.parquet"
+    with activations.writer(path, 3, dtype) as write:
+        write(columns)
+    assert all(parquet.schema(path).field(name).type.value_type == stored_type for name in activations.VECTOR_COLUMNS)
+    table, frame = activations.read(path), activations.scan(path)
+    for name in activations.VECTOR_COLUMNS:
+        for values in (parquet.vectors(table, name), frame[name].to_numpy()):
+            assert values.dtype == np.float32 and np.array_equal(values, rounded(columns[name]))
+            assert not np.array_equal(values, columns[name])  # rounded indeed
+
+
+def test_values_beyond_float16_are_an_error_naming_the_setting(tmp_path):
+    columns = small_table(width=3, rows=4)
+    columns["residual"] = np.full((4, 3), 7e4, np.float32)  # float16's largest is 65504
+    with pytest.raises(StageFailure, match="column 'residual' has values beyond float16's range in 4 rows .largest magnitude 7e.04.; "
+                                           "set inforidge.extraction.dtype to float32"):
+        with activations.writer(tmp_path / "a.parquet", 3, "float16") as write:
+            write(columns)
+    assert not list(tmp_path.iterdir())
+    with activations.writer(tmp_path / "b.parquet", 3, "bfloat16") as write:  # bfloat16 has float32's range
+        write(columns)
+
+
+def test_extraction_in_16_bits_stores_the_rounded_states_in_smaller_files(checkpoints, tiny_world, tmp_path):
+    files = {dtype: tmp_path / f"{dtype}.parquet" for dtype in activations.DTYPES}
+    for dtype, out in files.items():
+        extract(checkpoints, tiny_world, out, "--vector-dtype", dtype, sample=20)
+    exact = parquet.vectors(activations.read(files["float32"]), "hidden")
+    for dtype, resolution in (("float16", 2**-11), ("bfloat16", 2**-8)):
+        values = parquet.vectors(activations.read(files[dtype]), "hidden")
+        assert np.allclose(values, exact, rtol=resolution, atol=1e-6) and not np.array_equal(values, exact)
+        # 0.75 and 0.71 here, where the scalar columns and the footer weigh more than at the
+        # default run's width (0.53 and 0.41 there, benchmarks/activation_dtype.py)
+        assert files[dtype].stat().st_size < 0.8 * files["float32"].stat().st_size

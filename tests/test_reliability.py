@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import REPO, RESULTS, assert_identical_results, copy_workflow, snakemake
+from conftest import REPO, RESULTS, assert_identical_results, copy_workflow, run_folders, snakemake
 from infoflow import parquet
 from infoflow.inforidge import activations
 from infoflow.training import models
@@ -31,9 +31,9 @@ def test_run_killed_midway_and_rerun_matches_an_uninterrupted_run_byte_for_byte(
     run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--workflow-profile", "none"],
                            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    finetune_logs = workdir / RESULTS / "logs/finetune"
+    resources = workdir / "resources"
     deadline = time.monotonic() + 600
-    while not (finetune_logs.exists() and any(finetune_logs.rglob("*.log"))) and time.monotonic() < deadline:
+    while not (resources.exists() and any(resources.glob("base-*/runs/**/finetune.log"))) and time.monotonic() < deadline:
         assert run.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)
@@ -52,7 +52,11 @@ def test_a_model_path_with_spaces_quotes_and_semicolons_reaches_commands_quoted(
     shutil.copytree(tiny_model_dir, model)
     override = tmp_path / "model.yaml"
     override.write_text(yaml.safe_dump({"base_model": {"pretrained": str(model)}}))
-    targets = [f"{RESULTS}/runs/knowledge/sft/seed0/model/model.safetensors", f"{RESULTS}/key_shift/base.json"]
+    # One SFT model, and the base model's key thresholds (their key is the key-share stage's).
+    assert snakemake(workdir, "run_config", "--configfile", "config.yaml", override).returncode == 0
+    sft = run_folders(workdir)["knowledge", "sft", 0]
+    world, key_shift = sft["folder"].split("/runs/")[0], sft["key_shares"].rsplit("-", 1)[1]
+    targets = [f"{sft['folder']}/model/model.safetensors", f"{world}/base/key_shift-{key_shift}/thresholds.json"]
     result = snakemake(workdir, *targets, "--configfile", "config.yaml", override)
     assert result.returncode == 0, result.stderr[-3000:]
     assert all((workdir / target).is_file() for target in targets)

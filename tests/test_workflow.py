@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import RESULTS, copy_workflow, snakemake, world_dir
+from conftest import RESULTS, copy_workflow, run_folders, snakemake, world_dir
 
 FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md", "key_shift.md"]
 STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
@@ -72,21 +72,28 @@ def test_full_run_writes_well_formed_results(smoke_run):
     assert recall.attribute.tolist() == ["city", "company", "field", "year", "all"]
     assert recall.n_facts.tolist() == [12, 12, 12, 12, 48]
     assert (results / "figures/accuracy.png").read_bytes()[:4] == b"\x89PNG"
-    # Models were saved the Hugging Face way, and every rule left a log and a benchmark.
-    for run in ("knowledge/sft/seed0", "modular/sft/seed1"):
-        assert (results / "runs" / run / "model/model.safetensors").is_file()
+    # Models were saved the Hugging Face way, in the shared folder runs.csv names.
+    folders = run_folders(smoke_run)
+    for run in (("knowledge", "sft", 0), ("modular", "sft", 1)):
+        assert (smoke_run / folders[run]["folder"] / "model/model.safetensors").is_file()
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 68  # the world jobs log theirs in resources/
+    # Every job left a benchmark: the run's own jobs here, each job on its models in its output folder.
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 12
+    for row in folders.values():
+        for stage in ("folder", "evaluation", "activations", "ridge", "kernels", "residual_scaling", "flux", "key_shares"):
+            assert not row[stage] or len(list((smoke_run / row[stage]).glob("*.tsv"))) == 1
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
+    # The InfoRidge checkpoints were deleted once extracted (inforidge.keep_checkpoints: false).
+    assert not list(world_dir(smoke_run).glob("runs/**/checkpoints/point*"))
 
 
 def test_inforidge_outputs(smoke_run):
     from infoflow.inforidge import activations
 
     results = smoke_run / RESULTS
-    parquet = activations.read(results / "runs/modular/sft/seed1/activations/point02.parquet")
+    parquet = activations.read(smoke_run / run_folders(smoke_run)["modular", "sft", 1]["activations"] / "point02.parquet")
     frame = parquet.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
     assert len(frame) == 2 * 16 * 4 and set(frame.layer) == {0, 1, 2} and frame.final_norm.sum() == 32  # splits x examples x rows
     layers = pd.read_csv(results / "tables/ridge_layers.csv")
@@ -141,7 +148,8 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
             "evaluate": 8, "evaluate_base": 2, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
             "steering_tables": 1, "accuracy_figure": 1, "claims": 1, **CONFIG_RECORD, "all": 1,
         }
-        assert reasons(output)["params have changed since last execution"] == {"evaluate", "evaluate_base", "knowledge_recall", "run_config"}
+        # Evaluations of other settings go to new folders (their stage key), beside the old ones.
+        assert reasons(output)["output files have to be generated"] >= {"evaluate", "evaluate_base", "knowledge_recall"}
 
 
 def test_figure_value_reruns_only_the_figure(smoke_run):
@@ -157,7 +165,7 @@ def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
             "extract_activations": 2, "ridge_analysis": 2, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
             "kernel_check": 2, "claims": 1, **CONFIG_RECORD, "all": 1,
         }
-        assert f"output: {RESULTS}/runs/knowledge" not in output  # only modular runs retrain and re-evaluate
+        assert not [path for path in job_outputs(output) if "/runs/knowledge/" in path]  # only modular runs retrain
 
 
 def job_outputs(dry_run_output):
@@ -201,7 +209,7 @@ def test_editing_the_statistics_module_reruns_tables_and_claims_but_no_model_job
 
 def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
     with dry_run_with(smoke_run, "lam: 0.1,", "lam: 0.2,") as output:
-        per_run = [path for path in job_outputs(output) if path.startswith((f"{RESULTS}/runs/", f"{RESULTS}/key_shift/knowledge"))]
+        per_run = [path for path in job_outputs(output) if "/runs/" in path]
         assert per_run and all("/reg_l0.1/" in path for path in per_run)
         counts = job_counts(output)
         assert {rule: counts.pop(rule) for rule in ("finetune", "evaluate", "extract_activations", "ridge_analysis", "key_shares", "token_flux")} == {
@@ -210,7 +218,7 @@ def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
         assert set(counts.values()) == {1}  # tables, figures and `all`, once each
 
 
-def test_a_second_named_run_lives_beside_the_first_and_shares_its_base_model(smoke_run, tmp_path):
+def test_a_second_named_run_lives_beside_the_first_and_reruns_only_the_changed_method(smoke_run, tmp_path):
     # The smoke run, then an overlay naming another run with one method's lambda changed.
     overlay = tmp_path / "lam.yaml"
     overlay.write_text(yaml.safe_dump({"run": "smoke_lam", "methods": {
@@ -218,10 +226,15 @@ def test_a_second_named_run_lives_beside_the_first_and_shares_its_base_model(smo
     result = snakemake(smoke_run, "-n", "--configfile", overlay)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    outputs = job_outputs(output)
-    assert outputs and all(path.startswith("results/smoke_lam/") for path in outputs)
-    # The world, tokenizer and base model of equal settings are reused from resources/, not rebuilt.
-    assert not job_counts(output).keys() & {"knowledge_facts", "knowledge_data", "modular_data", "tokenizer", "pretrain_base_model"}
+    # Only the changed method's chain runs again, in new folders of resources/; the world, the base
+    # model, its evaluations and every other method's chain of equal settings are found there.
+    shared = [path for path in job_outputs(output) if not path.startswith("results/smoke_lam/")]
+    assert shared and all(path.startswith(f"{world_dir(smoke_run).relative_to(smoke_run)}/runs/knowledge/reg_l0.1/") for path in shared)
+    counts = job_counts(output)
+    assert {rule: counts.pop(rule) for rule in ("finetune", "evaluate", "extract_activations", "ridge_analysis", "key_shares", "token_flux")} == {
+        "finetune": 2, "evaluate": 2, "extract_activations": 2, "ridge_analysis": 2, "key_shares": 2, "token_flux": 2,
+    }
+    assert set(counts.values()) == {1} and not counts.keys() & {"pretrain_base_model", "evaluate_base", "key_thresholds"}
     assert f"{RESULTS}/" not in output  # the first run's folder is left alone
 
 
@@ -242,7 +255,7 @@ def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
 
 def test_adding_a_seed_runs_only_the_new_seed(smoke_run):
     with dry_run_with(smoke_run, "seeds: [0, 1]", "seeds: [0, 1, 2]") as output:
-        per_run = [path for path in job_outputs(output) if path.startswith((f"{RESULTS}/runs/", f"{RESULTS}/key_shift/knowledge"))]
+        per_run = [path for path in job_outputs(output) if "/runs/" in path]
         assert per_run and all("/seed2" in path for path in per_run)
         assert job_counts(output)["finetune"] == 4  # three knowledge methods and modular SFT
 
@@ -278,9 +291,11 @@ def test_report_bundles_every_figure_and_table_by_paper(smoke_run):
     assert produced <= shown and shown == set(items)
     assert all(item["caption"].strip() for item in items.values())
     labels = {path: item["labels"] for path, item in items.items()}
-    assert labels[f"{RESULTS}/runs/knowledge/int_p10_a2/seed1/eval/test_ood.csv"] == {"task": "knowledge", "method": "int_p10_a2", "seed": "1", "split": "test_ood"}
-    assert labels[f"{RESULTS}/runs/modular/sft/seed0/ridge/mi.csv"] == {"task": "modular", "method": "sft", "seed": "0"}
-    assert all(path in categories["InfoRidge"]["Information per layer, per run"] for path in labels if path.endswith("ridge/mi.csv"))
+    folders = run_folders(smoke_run)
+    assert labels[f"{folders['knowledge', 'int_p10_a2', 1]['evaluation']}/test_ood.csv"] == {
+        "task": "knowledge", "method": "int_p10_a2", "seed": "1", "split": "test_ood"}
+    assert labels[f"{folders['modular', 'sft', 0]['ridge']}/mi.csv"] == {"task": "modular", "method": "sft", "seed": "0"}
+    assert all(path in categories["InfoRidge"]["Information per layer, per run"] for path in labels if path.endswith("/mi.csv"))
 
 
 @pytest.mark.parametrize(

@@ -218,16 +218,27 @@ def check(config):
 
 
 def main():
-    """Write a run's merged, validated config (given as JSON) to a YAML file, for its results folder."""
+    """Write a run's merged, validated config (given as JSON) to a YAML file, for its results folder,
+    and the index of its per-run folders (JSON rows, one per task, method and seed) to a CSV file."""
     import argparse
+    import csv
+    import io
 
     from infoflow.io import write_text
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--config-json", required=True)
+    parser.add_argument("--runs-json", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--runs", required=True)
     args = parser.parse_args()
     write_text(args.out, yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
+    rows = json.loads(args.runs_json)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(args.runs, text.getvalue())
 
 
 if __name__ == "__main__":

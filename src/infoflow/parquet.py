@@ -30,14 +30,15 @@ def record_batch(columns, schema):
 
 
 @contextmanager
-def writer(path, schema):
+def writer(path, schema, **options):
     """Yield `write(columns)` that appends one record batch to `path`; the file appears only when the
-    block ends without error, so a killed job leaves no Parquet file a later rule could read."""
+    block ends without error, so a killed job leaves no Parquet file a later rule could read.
+    `options` go to pyarrow's ParquetWriter (e.g. compression, column_encoding)."""
     with atomic_path(path) as tmp:
         # Dictionary encoding for the (repetitive) string columns only: on float vectors it tripled the
         # time of writing and saved nothing (benchmarks/extraction.py).
         strings = [field.name for field in schema if pa.types.is_string(field.type)]
-        parquet = pq.ParquetWriter(str(tmp), schema, use_dictionary=strings)
+        parquet = pq.ParquetWriter(str(tmp), schema, use_dictionary=strings, **options)
         try:
             yield lambda columns: parquet.write_batch(record_batch(columns, schema))
         finally:

@@ -4,6 +4,8 @@ RECALL_TABLES = (
     if PRETRAINED or "knowledge" not in TASKS
     else ["<results>/tables/knowledge_recall.csv", "<results>/tables/knowledge_recall.md"]
 )
+# Cloze recall depends on the evaluation settings only (the cloze file is the world's).
+RECALL_KEY = settings_key(config["evaluation"], config["model_loading"])
 CORPORA = ["<world>/data/knowledge/corpus.txt", "<world>/data/modular/corpus.txt"]
 EXAMPLE_FILES = [
     f"<world>/data/{task}/{split}.jsonl"
@@ -82,12 +84,12 @@ rule knowledge_recall:
         examples="<world>/data/knowledge/cloze.jsonl",
         code=code("posttrain.evaluate"),
     output:
-        predictions="<results>/base/recall/predictions.csv",
-        metrics="<results>/base/recall/metrics.json",
+        predictions="<world>/base/recall-{evaluation}/predictions.csv",
+        metrics="<world>/base/recall-{evaluation}/metrics.json",
     log:
-        "<results>/logs/knowledge_recall.log",
+        "<world>/base/recall-{evaluation}/knowledge_recall.log",
     benchmark:
-        "<results>/benchmarks/knowledge_recall.tsv"
+        "<world>/base/recall-{evaluation}/knowledge_recall.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -1,15 +1,15 @@
 rule evaluate:
     """Greedy decoding and exact match of one post-trained model on its ID and OOD test splits."""
     input:
-        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        weights=f"{CHAIN}/model/model.safetensors",
         # The method the model was trained with: an at_eval intervention decodes steered.
-        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
+        method=f"{CHAIN}/model/method.json",
         examples=test_files,
         code=code("posttrain.evaluate"),
     output:
         predictions=[
             run_result(
-                f"<results>/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.csv",
+                f"{CHAIN}/eval-{{evaluation}}/{split}.csv",
                 "InfoSteer",
                 "Predictions, per run",
                 "predictions",
@@ -18,12 +18,12 @@ rule evaluate:
             for split in TEST_SPLITS
         ],
         metrics=expand(
-            "<results>/runs/{{task}}/{{method}}/seed{{seed}}/eval/{split}.json", split=TEST_SPLITS
+            f"{CHAIN}/eval-{{evaluation}}/{{split}}.json", split=TEST_SPLITS, allow_missing=True
         ),
     log:
-        "<results>/logs/evaluate/{task}/{method}/seed{seed}.log",
+        f"{CHAIN}/eval-{{evaluation}}/evaluate.log",
     benchmark:
-        "<results>/benchmarks/evaluate/{task}/{method}/seed{seed}.tsv"
+        f"{CHAIN}/eval-{{evaluation}}/evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -52,12 +52,14 @@ rule evaluate_base:
         examples=test_files,
         code=code("posttrain.evaluate"),
     output:
-        predictions=expand("<results>/base/eval/{{task}}/{split}.csv", split=TEST_SPLITS),
-        metrics=expand("<results>/base/eval/{{task}}/{split}.json", split=TEST_SPLITS),
+        predictions=expand(
+            "<world>/base/{{task}}/eval-{{evaluation}}/{split}.csv", split=TEST_SPLITS
+        ),
+        metrics=expand("<world>/base/{{task}}/eval-{{evaluation}}/{split}.json", split=TEST_SPLITS),
     log:
-        "<results>/logs/evaluate_base/{task}.log",
+        "<world>/base/{task}/eval-{evaluation}/evaluate.log",
     benchmark:
-        "<results>/benchmarks/evaluate_base/{task}.tsv"
+        "<world>/base/{task}/eval-{evaluation}/evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -1,19 +1,16 @@
-FLUX = config["flux"]
-
-
 rule token_flux:
     """Greedy responses of one post-trained model and the key entropy of every response token, to Parquet."""
     input:
-        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
+        weights=f"{CHAIN}/model/model.safetensors",
+        method=f"{CHAIN}/model/method.json",
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("infosteer.flux"),
     output:
-        "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet",
+        f"{CHAIN}/flux-{{flux}}/tokens.parquet",
     log:
-        "<results>/logs/token_flux/{task}/{method}/seed{seed}.log",
+        f"{CHAIN}/flux-{{flux}}/token_flux.log",
     benchmark:
-        "<results>/benchmarks/token_flux/{task}/{method}/seed{seed}.tsv"
+        f"{CHAIN}/flux-{{flux}}/token_flux.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -36,9 +33,7 @@ rule token_flux:
 rule flux_tables:
     """Flux per token class and method (bootstrap CIs, paired comparison with SFT), per-layer profiles, HTML rendering."""
     input:
-        tokens=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
-        ),
+        tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("report.flux_tables"),
     output:
@@ -94,9 +89,7 @@ rule flux_tables:
 rule flux_figures:
     """Bars of flux per class and method; the first responses coloured by flux."""
     input:
-        tokens=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
-        ),
+        tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
         classes="<results>/tables/flux_classes.csv",
         code=code("report.flux_figures"),
     output:

@@ -1,9 +1,9 @@
-KEY_SHIFT = config["key_shift"]
 # Key-region shares of every run of the analysed task.
 KEY_SHIFT_RUN_SHARES = run_files(
-    "<results>/key_shift/{task}/{method}/seed{seed}.json",
-    runs=[(t, m) for t, m in RUNS if t == KEY_SHIFT["task"]],
+    f"{CHAIN}/key_shares-{{key_shift}}/shares.json", runs=KEY_SHIFT_RUNS
 )
+# The base model's shares, the reference of the runs'.
+BASE_KEY_SHARES = f"<world>/base/key_shift-{stage_keys(KEY_SHIFT['task'])['key_shift']}/shares.json"
 
 
 rule key_thresholds:
@@ -13,12 +13,12 @@ rule key_thresholds:
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
-        thresholds="<results>/key_shift/base_thresholds.json",
-        shares="<results>/key_shift/base.json",
+        thresholds="<world>/base/key_shift-{key_shift}/thresholds.json",
+        shares="<world>/base/key_shift-{key_shift}/shares.json",
     log:
-        "<results>/logs/key_thresholds.log",
+        "<world>/base/key_shift-{key_shift}/key_thresholds.log",
     benchmark:
-        "<results>/benchmarks/key_thresholds.tsv"
+        "<world>/base/key_shift-{key_shift}/key_thresholds.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -40,16 +40,16 @@ rule key_thresholds:
 rule key_shares:
     """Share of one post-trained model's key coefficients in the base model's low / medium / high regions."""
     input:
-        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        thresholds="<results>/key_shift/base_thresholds.json",
+        weights=f"{CHAIN}/model/model.safetensors",
+        thresholds="<world>/base/key_shift-{key_shift}/thresholds.json",
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
-        shares="<results>/key_shift/{task}/{method}/seed{seed}.json",
+        shares=f"{CHAIN}/key_shares-{{key_shift}}/shares.json",
     log:
-        "<results>/logs/key_shares/{task}/{method}/seed{seed}.log",
+        f"{CHAIN}/key_shares-{{key_shift}}/key_shares.log",
     benchmark:
-        "<results>/benchmarks/key_shares/{task}/{method}/seed{seed}.tsv"
+        f"{CHAIN}/key_shares-{{key_shift}}/key_shares.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -71,7 +71,7 @@ rule key_shares:
 rule key_shift_report:
     """Key-region shares per method (mean over seeds), as a table and a stacked bar figure."""
     input:
-        base="<results>/key_shift/base.json",
+        base=BASE_KEY_SHARES,
         runs=KEY_SHIFT_RUN_SHARES,
         code=code("report.key_shift_tables") + code("report.key_shift_figures"),
     output:

@@ -1,8 +1,12 @@
 # The evaluation metrics files the tables and the claims read: every run's, and the base model's.
-RUN_METRICS = run_files(
-    "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.json", split=TEST_SPLITS
-)
-BASE_METRICS = expand("<results>/base/eval/{task}/{split}.json", task=TASKS, split=TEST_SPLITS)
+RUN_METRICS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.json", split=TEST_SPLITS)
+RUN_PREDICTIONS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.csv", split=TEST_SPLITS)
+BASE_EVALUATIONS = [
+    f"<world>/base/{task}/eval-{stage_keys(task)['evaluation']}/{split}"
+    for task in TASKS
+    for split in TEST_SPLITS
+]
+BASE_METRICS = [f"{path}.json" for path in BASE_EVALUATIONS]
 
 
 rule accuracy_table:
@@ -38,7 +42,7 @@ rule accuracy_table:
 rule knowledge_recall_table:
     """The base model's cloze recall of the facts, per attribute."""
     input:
-        metrics="<results>/base/recall/metrics.json",
+        metrics=f"<world>/base/recall-{RECALL_KEY}/metrics.json",
         code=code("report.tables"),
     output:
         csv=result(
@@ -98,9 +102,7 @@ rule steering_tables:
     """Each steered method against SFT (paired bootstrap), and the ablation table."""
     input:
         metrics=RUN_METRICS,
-        predictions=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
-        ),
+        predictions=RUN_PREDICTIONS,
         code=code("report.comparison"),
     output:
         csv=result(
@@ -136,26 +138,15 @@ rule claims:
     input:
         steering="<results>/tables/steering_vs_sft.csv",
         metrics=RUN_METRICS,
-        predictions=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/eval/{split}.csv", split=TEST_SPLITS
-        ),
+        predictions=RUN_PREDICTIONS,
         base_metrics=BASE_METRICS,
-        base_predictions=expand(
-            "<results>/base/eval/{task}/{split}.csv", task=TASKS, split=TEST_SPLITS
-        ),
-        key_shares=["<results>/key_shift/base.json", *KEY_SHIFT_RUN_SHARES],
-        flux_tokens=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/flux/tokens.parquet", runs=FLUX_RUNS
-        ),
-        mi=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
-        early_exit=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
-        betas=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
-            runs=SCALED_RUNS,
-        ),
-        kernels=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/ridge/kernels.csv", runs=KERNEL_RUNS
-        ),
+        base_predictions=[f"{path}.csv" for path in BASE_EVALUATIONS],
+        key_shares=[BASE_KEY_SHARES, *KEY_SHIFT_RUN_SHARES],
+        flux_tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
+        mi=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv"),
+        early_exit=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv"),
+        betas=run_files(f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv", runs=SCALED_RUNS),
+        kernels=run_files(f"{ACTIVATIONS}/kernels-{{kernels}}/kernels.csv", runs=KERNEL_RUNS),
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
@@ -184,9 +175,11 @@ rule claims:
 
 
 rule run_config:
-    """The run's merged config (config.yaml under every overlay, validated), beside its results."""
+    """The run's merged config (config.yaml under every overlay, validated), beside its results, and
+    the index of where its post-training runs' outputs are (runs.csv)."""
     output:
-        "<results>/config.yaml",
+        config="<results>/config.yaml",
+        runs="<results>/runs.csv",
     log:
         "<results>/logs/run_config.log",
     benchmark:
@@ -200,8 +193,10 @@ rule run_config:
     params:
         # As a param, any change to the merged config reruns this job (and only this job).
         config=json.dumps(config),
+        runs=json.dumps(run_index()),
     shell:
-        "python -m infoflow.config --config-json {params.config:q} --out {output} > {log} 2>&1"
+        "python -m infoflow.config --config-json {params.config:q} --runs-json {params.runs:q}"
+        " --out {output.config} --runs {output.runs} > {log} 2>&1"
 
 
 rule provenance:

@@ -1,28 +1,15 @@
-RIDGE = config["inforidge"]
-# The claims check's other estimator settings run on the SFT runs (claim 12).
-KERNEL_RUNS = [(t, m) for t, m in RUNS if m == "sft"] if RIDGE["kernel_checks"] else []
-
-
 rule extract_activations:
     """Hidden states, residual updates and target embeddings of one run's checkpoints, to Parquet."""
     input:
-        checkpoints=expand(
-            "<results>/runs/{task}/{method}/seed{seed}/checkpoints/point{point}/model.safetensors",
-            point=POINTS,
-            allow_missing=True,
-        ),
+        checkpoints=expand(f"{CHAIN}/checkpoints/point{{point}}", point=POINTS, allow_missing=True),
         examples=test_files,
         code=code("inforidge.extract"),
     output:
-        expand(
-            "<results>/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
-            point=POINTS,
-            allow_missing=True,
-        ),
+        expand(f"{ACTIVATIONS}/point{{point}}.parquet", point=POINTS, allow_missing=True),
     log:
-        "<results>/logs/extract_activations/{task}/{method}/seed{seed}.log",
+        f"{ACTIVATIONS}/extract.log",
     benchmark:
-        "<results>/benchmarks/extract_activations/{task}/{method}/seed{seed}.tsv"
+        f"{ACTIVATIONS}/extract.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -32,13 +19,13 @@ rule extract_activations:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        checkpoints=lambda w, input: [os.path.dirname(path) for path in input.checkpoints],
         extraction=RIDGE["extraction"],
     shell:
         GPU_JOB
-        + "python -m infoflow.inforidge.extract --checkpoints {params.checkpoints} --out {output}"
+        + "python -m infoflow.inforidge.extract --checkpoints {input.checkpoints} --out {output}"
         " --examples {input.examples} --sample {params.extraction[examples]} --sample-seed {params.extraction[seed]}"
         " --batch-size {params.extraction[batch_size]} --last-layer {params.extraction[last_layer]}"
+        " --vector-dtype {params.extraction[dtype]}"
         " --task {wildcards.task} --method {wildcards.method} --seed {wildcards.seed} --threads {threads} {params.model_options} > {log} 2>&1"
 
 
@@ -46,34 +33,32 @@ rule ridge_analysis:
     """Predictive information, early exit and linear probes per layer of one run, from its Parquet files."""
     input:
         activations=expand(
-            "<results>/runs/{task}/{method}/seed{seed}/activations/point{point}.parquet",
-            point=POINTS,
-            allow_missing=True,
+            f"{ACTIVATIONS}/point{{point}}.parquet", point=POINTS, allow_missing=True
         ),
         code=code("inforidge.ridge"),
     output:
         mi=run_result(
-            "<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv",
+            f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv",
             "InfoRidge",
             "Information per layer, per run",
             "ridge_run",
         ),
         early_exit=run_result(
-            "<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv",
+            f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv",
             "InfoRidge",
             "Early exit, per run",
             "ridge_run",
         ),
         probes=run_result(
-            "<results>/runs/{task}/{method}/seed{seed}/ridge/probes.csv",
+            f"{ACTIVATIONS}/ridge-{{mi}}/probes.csv",
             "InfoRidge",
             "Linear probes, per run",
             "ridge_run",
         ),
     log:
-        "<results>/logs/ridge_analysis/{task}/{method}/seed{seed}.log",
+        f"{ACTIVATIONS}/ridge-{{mi}}/ridge.log",
     benchmark:
-        "<results>/benchmarks/ridge_analysis/{task}/{method}/seed{seed}.tsv"
+        f"{ACTIVATIONS}/ridge-{{mi}}/ridge.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -93,14 +78,14 @@ rule ridge_analysis:
 rule kernel_check:
     """I(Z;Y) per layer of one run's final checkpoint under the other kernel settings of the claims check."""
     input:
-        activations=f"<results>/runs/{{task}}/{{method}}/seed{{seed}}/activations/point{POINTS[-1]}.parquet",
+        activations=f"{ACTIVATIONS}/point{POINTS[-1]}.parquet",
         code=code("inforidge.kernel_check"),
     output:
-        "<results>/runs/{task}/{method}/seed{seed}/ridge/kernels.csv",
+        f"{ACTIVATIONS}/kernels-{{kernels}}/kernels.csv",
     log:
-        "<results>/logs/kernel_check/{task}/{method}/seed{seed}.log",
+        f"{ACTIVATIONS}/kernels-{{kernels}}/kernel_check.log",
     benchmark:
-        "<results>/benchmarks/kernel_check/{task}/{method}/seed{seed}.tsv"
+        f"{ACTIVATIONS}/kernels-{{kernels}}/kernel_check.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -120,22 +105,22 @@ rule kernel_check:
 rule fit_residual_scaling:
     """Per-block residual scaling coefficients of one frozen fine-tuned model, fitted on ID and on OOD data."""
     input:
-        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
+        weights=f"{CHAIN}/model/model.safetensors",
         id=lambda w: data_file(w.task, "test_id"),
         ood=lambda w: data_file(w.task, "test_ood"),
         code=code("inforidge.residual_scaling"),
     output:
         betas=run_result(
-            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+            f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv",
             "InfoRidge",
             "Residual scaling, per run",
             "residual_scaling",
         ),
-        summary="<results>/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
+        summary=f"{CHAIN}/residual_scaling-{{scaling}}/summary.json",
     log:
-        "<results>/logs/fit_residual_scaling/{task}/{method}/seed{seed}.log",
+        f"{CHAIN}/residual_scaling-{{scaling}}/fit.log",
     benchmark:
-        "<results>/benchmarks/fit_residual_scaling/{task}/{method}/seed{seed}.tsv"
+        f"{CHAIN}/residual_scaling-{{scaling}}/fit.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -159,15 +144,15 @@ rule fit_residual_scaling:
 rule ridge_tables:
     """InfoRidge tables over runs: information per layer (Table 1's shape), ridge layers, residual scaling."""
     input:
-        mi=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/mi.csv"),
-        early_exit=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/early_exit.csv"),
-        probes=run_files("<results>/runs/{task}/{method}/seed{seed}/ridge/probes.csv"),
+        mi=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv"),
+        early_exit=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv"),
+        probes=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/probes.csv"),
         betas=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/betas.csv",
+            f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv",
             runs=SCALED_RUNS,
         ),
         summaries=run_files(
-            "<results>/runs/{task}/{method}/seed{seed}/residual_scaling/summary.json",
+            f"{CHAIN}/residual_scaling-{{scaling}}/summary.json",
             runs=SCALED_RUNS,
         ),
         code=code("report.ridge_tables"),

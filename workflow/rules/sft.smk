@@ -5,18 +5,17 @@ rule finetune:
         train=lambda w: data_file(w.task, "train"),
         code=code("posttrain.finetune"),
     output:
-        weights="<results>/runs/{task}/{method}/seed{seed}/model/model.safetensors",
-        config="<results>/runs/{task}/{method}/seed{seed}/model/config.json",
-        method="<results>/runs/{task}/{method}/seed{seed}/model/method.json",
-        history="<results>/runs/{task}/{method}/seed{seed}/train_history.json",
-        checkpoints=expand(
-            "<results>/runs/{{task}}/{{method}}/seed{{seed}}/checkpoints/point{point}/model.safetensors",
-            point=POINTS,
+        weights=f"{CHAIN}/model/model.safetensors",
+        config=f"{CHAIN}/model/config.json",
+        method=f"{CHAIN}/model/method.json",
+        history=f"{CHAIN}/train_history.json",
+        checkpoints=keep_or_temp(
+            expand(f"{CHAIN}/checkpoints/point{{point}}", point=POINTS, allow_missing=True)
         ),
     log:
-        "<results>/logs/finetune/{task}/{method}/seed{seed}.log",
+        f"{CHAIN}/finetune.log",
     benchmark:
-        "<results>/benchmarks/finetune/{task}/{method}/seed{seed}.tsv"
+        f"{CHAIN}/finetune.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -30,14 +29,13 @@ rule finetune:
         at_eval=lambda w: "--at-eval" if method_entry(w).get("at_eval") else "",
         report_to=REPORT_TO,
         method=method_entry,
-        sft=sft_settings,
+        sft=lambda w: sft_settings(w.task),
         checkpointing="--gradient-checkpointing" if config["sft"]["gradient_checkpointing"] else "",
         seed=lambda w: int(w.seed),
         method_params=lambda w: method_args(method_entry(w)),
         checkpoints=config["inforidge"]["checkpoints"],
         resume_every=config["resume_every_steps"],
-        run_dir=lambda w: f"{RESULTS}/runs/{w.task}/{w.method}/seed{w.seed}",
-        resume_dir=lambda w: f"{RESULTS}/resume/{w.task}/{w.method}/seed{w.seed}",
+        run_dir=lambda w, output: os.path.dirname(output.history),
     shell:
         GPU_JOB
         + "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
@@ -50,6 +48,6 @@ rule finetune:
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
         " --seed {params.seed} --threads {threads} {params.model_options}"
         " --checkpoints {params.checkpoints} --checkpoint-dir {params.run_dir}/checkpoints"
-        " --resume-dir {params.resume_dir}"
+        " --resume-dir {params.run_dir}/resume"
         " --resume-every {params.resume_every}"
         " {params.report_to} --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"

@@ -4,8 +4,8 @@ For a fixed, seeded sample of each split's examples, one right-padded forward pa
 `output_hidden_states=True` gives the state at the last prompt position after the embedding layer
 and after every block. Hugging Face returns the last block's output after the final norm, so a
 hook on the last block also reads it before the norm; `--last-layer` chooses which of the two
-(or both) are written. Batches are written as they are computed: memory does not grow with the
-number of examples.
+(or both) are written, their vectors stored as `--vector-dtype` (activations.DTYPES). Batches are
+written as they are computed: memory does not grow with the number of examples.
 
 States are those of the trained weights as saved: no steering hooks are installed, also for a run
 trained with an InfoSteer method (whose record in the checkpoint, models.METHOD_FILE, is logged).
@@ -102,13 +102,14 @@ def batch_columns(model, tokenizer, examples, last_layer):
     }
 
 
-def extract(model, tokenizer, examples, out, tags, batch_size, last_layer):
-    """Write the activations of `examples` under `model` to the Parquet file `out`, batch by batch.
+def extract(model, tokenizer, examples, out, tags, batch_size, last_layer, vector_dtype="float32"):
+    """Write the activations of `examples` under `model` to the Parquet file `out`, batch by batch,
+    with vectors stored as `vector_dtype`.
 
     `tags` holds the run's columns (task, method, seed, point, step).
     """
     run = {**tags, "run": f"{tags['task']}/{tags['method']}/seed{tags['seed']}"}
-    with activations.writer(out, model.config.hidden_size) as write:
+    with activations.writer(out, model.config.hidden_size, vector_dtype) as write:
         for batch in cli.batches(examples, batch_size, log):
             write({**run, **batch_columns(model, tokenizer, batch, last_layer)})
 
@@ -123,6 +124,8 @@ def main():
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--last-layer", choices=LAST_LAYER, required=True,
                         help="last layer before the final norm (raw), after it (normed), or both rows")
+    parser.add_argument("--vector-dtype", choices=activations.DTYPES, default="float32",
+                        help="storage type of the vectors in the Parquet files (read back as float32)")
     parser.add_argument("--task", required=True)
     parser.add_argument("--method", required=True)
     parser.add_argument("--seed", type=int, required=True, help="the run's training seed (a tag)")
@@ -140,7 +143,7 @@ def main():
         log.info("%s: trained with %s; states of its weights, unsteered", model_dir, models.read_method(model_dir))
         with open(os.path.join(model_dir, "checkpoint.json")) as f:
             checkpoint = json.load(f)  # point and step
-        extract(model, tokenizer, examples, out, {**tags, **checkpoint}, args.batch_size, args.last_layer)
+        extract(model, tokenizer, examples, out, {**tags, **checkpoint}, args.batch_size, args.last_layer, args.vector_dtype)
         print(json.dumps({"checkpoint": model_dir, "examples": len(examples), "out": out}))
 
 
