@@ -1,5 +1,7 @@
 """The claims' verdict rules on synthetic tables: for each claim, one where it clearly holds, one where
-it clearly fails, one where the CI straddles the threshold, and one without the runs it needs."""
+it clearly fails, one where the CI straddles the threshold (underpowered where the MDE exceeds the
+paper's effect), and one without the runs it needs; the MDE against hand computations; each
+precondition holding, failing and unmeasured."""
 
 import json
 
@@ -7,13 +9,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from infoflow.report.claims import check, inforidge, infosteer, verdicts
-from infoflow.report.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Estimate
-from infoflow.report.stats import Matrix
+from infoflow.report.claims import check, inforidge, infosteer, preconditions, verdicts
+from infoflow.report.claims.verdicts import (INCONCLUSIVE, NOT_APPLICABLE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, UNDERPOWERED, Claim,
+                                             Estimate)
+from infoflow.report.stats import Matrix, minimal_detectable_effect, paired_bootstrap
 
 SAMPLES, SEED = 200, 0
 CASES = ("holds", "fails", "ambiguous")
 EXPECTED = {"holds": REPRODUCED, "fails": NOT_REPRODUCED, "ambiguous": INCONCLUSIVE}
+# Claims with a paper effect: their ambiguous cases have CIs of several points, wider than the effects.
+POWERED = {**EXPECTED, "ambiguous": UNDERPOWERED}
 
 
 def test_verdict_compares_the_whole_interval_with_the_threshold():
@@ -33,6 +38,42 @@ def test_parts_combine_as_a_conjunction():
     assert verdicts.all_of([REPRODUCED, NOT_TESTED]) == INCONCLUSIVE
     assert verdicts.all_of([NOT_TESTED]) == NOT_TESTED
     assert verdicts.any_of([NOT_REPRODUCED, REPRODUCED]) == REPRODUCED
+    # underpowered only when every part left open is: a part with the power that stayed open is inconclusive
+    assert verdicts.all_of([REPRODUCED, UNDERPOWERED, NOT_TESTED]) == UNDERPOWERED
+    assert verdicts.all_of([UNDERPOWERED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert verdicts.all_of([UNDERPOWERED, NOT_REPRODUCED]) == NOT_REPRODUCED
+
+
+# --- power -----------------------------------------------------------------------------------------
+
+
+def test_minimal_detectable_effect_against_a_hand_computation():
+    # (z_.975 + z_.80) SE with SE = half-width / z_.975: 0.03 x (1.959964 + 0.841621) / 1.959964
+    assert minimal_detectable_effect(-0.02, 0.04) == pytest.approx(0.042882, abs=1e-6)
+    # Student-t with 2 df (3 seeds): 0.03 x (4.302653 + 1.060660) / 4.302653
+    assert minimal_detectable_effect(-0.02, 0.04, df=2) == pytest.approx(0.037395, abs=1e-6)
+    assert np.isnan(minimal_detectable_effect(float("nan"), float("nan")))
+
+
+def test_mde_of_the_paired_bootstrap_is_the_item_variance_when_seeds_agree():
+    """Every seed right on the same items: the paired bootstrap's SE is the items' SD / sqrt(items), so the
+    MDE is (1.96 + 0.84) x sd(d) / sqrt(400) = 2.8016 x 0.49749 / 20 = 0.0697 (d: +1 on 60 items, -1 on 40)."""
+    items = [f"q{i}" for i in range(400)]
+    method, baseline = np.zeros((3, 400)), np.zeros((3, 400))
+    method[:, :60], baseline[:, 60:100] = 1, 1
+    diff, low, high = paired_bootstrap(Matrix(range(3), items, method), Matrix(range(3), items, baseline), 2000, SEED)
+    assert diff == pytest.approx(0.05)
+    assert minimal_detectable_effect(low, high) == pytest.approx(0.0697, rel=0.08)
+
+
+def test_an_open_ci_is_underpowered_only_when_the_mde_exceeds_the_papers_effect():
+    wide, narrow = Estimate(0.01, -0.02, 0.04), Estimate(0.002, -0.005, 0.009)  # MDE 4.3 and 1.0 points
+    assert verdicts.judge("d", wide, verdicts.points, 0, ">", paper=0.021).verdict == UNDERPOWERED
+    assert verdicts.judge("d", narrow, verdicts.points, 0, ">", paper=0.021).verdict == INCONCLUSIVE
+    assert verdicts.judge("d", wide, verdicts.points, 0, ">").verdict == INCONCLUSIVE  # no paper figure
+    assert verdicts.judge("d", Estimate(0.05, 0.02, 0.08), verdicts.points, 0, ">", paper=0.001).verdict == REPRODUCED
+    part = verdicts.judge("d, points", wide, verdicts.points, 0, ">", paper=0.021)
+    assert part.power_text() == "d, points: 4.3 points (paper +2.1)"
 
 
 # --- InfoSteer: accuracy ---------------------------------------------------------------------------
@@ -44,18 +85,20 @@ METHODS = {
     "reg": {"kind": "regularization", "lam": 0.01, "layers": "all"},
     "reg_neg": {"kind": "regularization", "lam": -0.01, "layers": "all"},
 }
-DIFFERENCES = {"holds": (0.05, 0.02, 0.08), "fails": (-0.05, -0.08, -0.02), "ambiguous": (0.01, -0.02, 0.04)}
+# "precise": a CI around 0 narrow enough (MDE 1.0 points) to detect the paper's effects of claims 1 and 2
+DIFFERENCES = {"holds": (0.05, 0.02, 0.08), "fails": (-0.05, -0.08, -0.02), "ambiguous": (0.01, -0.02, 0.04),
+               "precise": (0.002, -0.005, 0.009)}
 
 
-def steering_table(methods=METHODS, diffs=None, task="knowledge"):
+def steering_table(methods=METHODS, diffs=None, task="knowledge", sft_accuracy=0.75, seeds=3):
     """steering_vs_sft.csv: `diffs` {method: (diff, low, high)} on ID (and OOD), zero where not given."""
     rows = []
     for method, entry in methods.items():
         for split in ("test_id", "test_ood"):
             diff = (diffs or {}).get(method, (0.0, 0.0, 0.0))
             rows.append({"task": task, "method": method, "kind": entry["kind"], "p": entry.get("p"), "alpha": entry.get("alpha"),
-                         "lam": entry.get("lam"), "layers": entry.get("layers"), "split": split, "seeds": 3,
-                         "accuracy_mean": 0.5 + diff[0], "diff_vs_sft": np.nan if method == "sft" else diff[0],
+                         "lam": entry.get("lam"), "layers": entry.get("layers"), "split": split, "seeds": seeds,
+                         "accuracy_mean": sft_accuracy + diff[0], "diff_vs_sft": np.nan if method == "sft" else diff[0],
                          "diff_ci95_low": np.nan if method == "sft" else diff[1], "diff_ci95_high": np.nan if method == "sft" else diff[2]})
     return pl.from_dicts(rows, schema_overrides={name: pl.Float64 for name in ("p", "alpha", "lam")})
 
@@ -67,19 +110,23 @@ def test_the_claims_use_the_run_nearest_the_papers_default():
     assert infosteer.steered_methods(only_groups) == {"intervention": None, "regularization": "reg_mid"}
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [*CASES, "precise"])
 @pytest.mark.parametrize("claim, method", [(infosteer.claim_intervention_id, "int"), (infosteer.claim_regularization_id, "reg")])
 def test_steering_beats_sft_on_id(claim, method, case):
     result = claim(steering_table(diffs={method: DIFFERENCES[case]}))
-    assert result.verdict == EXPECTED[case], result
+    assert result.verdict == {**POWERED, "precise": INCONCLUSIVE}[case], result
     if case == "holds":
         assert "+5.0 [+2.0, +8.0]" in result.measurement
+    if case == "ambiguous":  # the MDE: 0.03 x 2.8016 / 1.96 = 4.3 points; the paper's mean effect 2.1 (Int) or 1.4 (Reg)
+        assert result.detail == f"MDE 4.3 points; paper {'+2.1' if method == 'int' else '+1.4'}"
+        assert result.mde.endswith(f"points: 4.3 points (paper {'+2.1' if method == 'int' else '+1.4'})")
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [*CASES, "precise"])
 def test_negative_lambda_does_worse_than_sft(case):
     diff, low, high = DIFFERENCES[case]
-    assert infosteer.claim_negative_lambda(steering_table(diffs={"reg_neg": (-diff, -high, -low)})).verdict == EXPECTED[case]
+    result = infosteer.claim_negative_lambda(steering_table(diffs={"reg_neg": (-diff, -high, -low)}))
+    assert result.verdict == {**POWERED, "precise": UNDERPOWERED}[case]  # the paper's effect is 0.3 points: MDE 1.0 is too coarse
 
 
 @pytest.mark.parametrize("claim, reason", [
@@ -125,7 +172,7 @@ def ood_runs(case):
 def test_sft_lowers_and_steering_raises_ood_accuracy_against_the_base_model(case):
     runs, base = ood_runs(case)
     result = infosteer.claim_ood(steering_table(), runs, base, SAMPLES, SEED)
-    assert result.verdict == EXPECTED[case], result
+    assert result.verdict == POWERED[case], result
     if case == "holds":
         assert "knowledge, sft - base, OOD points: -20.0" in result.measurement
 
@@ -156,8 +203,11 @@ def layer_group_runs(case, groups=GROUPS):
 def test_early_middle_beats_all_layers_and_late_is_worst(case):
     steering, correctness = layer_group_runs(case)
     result = infosteer.claim_layer_groups(steering, correctness, SAMPLES, SEED)
-    assert result.verdict == EXPECTED[case], result
+    assert result.verdict == POWERED[case], result
     assert result.measurement.count("late - ") == 4
+    assert "early+middle - all, ID points:" in result.mde and "(paper +1.6)" in result.mde  # 76.3 - 74.65, Table 8
+    if case == "ambiguous":
+        assert result.detail.endswith("in size (5 parts)")
 
 
 def test_layer_groups_without_a_late_run_or_without_predictions_are_not_tested():
@@ -184,7 +234,10 @@ def key_shares(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_sft_moves_keys_to_the_low_region_and_steering_away_from_it(case):
-    assert infosteer.claim_key_shift(steering_table(), key_shares(case)).verdict == EXPECTED[case]
+    result = infosteer.claim_key_shift(steering_table(), key_shares(case))
+    assert result.verdict == EXPECTED[case]  # the paper gives no figure: never underpowered
+    # Student-t over 3 seeds of +-1 point: SE 0.577, MDE (4.303 + 1.061) x 0.577 = 3.1 points
+    assert result.mde.startswith("sft low share - base, points: 3.1 points (the paper gives no figure)")
 
 
 def test_key_shift_without_the_base_models_shares_is_not_tested():
@@ -204,7 +257,7 @@ def flux_tokens(case, methods=("sft", "int", "reg")):
     rows = []
     for method in methods:
         content, low = FLUX_MEANS[case][method]
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             for prompt in range(12):
                 for token_class in ("content", "content", "function", "punctuation", "copied"):
                     mean = content if token_class == "content" else low
@@ -254,6 +307,7 @@ def mi_table(case, task="modular", last_layer="both", run_seeds=3, sample_seeds=
 def test_ridge_layer_inside_the_upper_middle_depth(case):
     result = inforidge.claim_ridge_depth(mi_table(case), SAMPLES, SEED)
     assert result.verdict == EXPECTED[case], result
+    assert result.mde.startswith("not defined: the ridge layer is an argmax")
     if case == "holds":
         assert "ridge layer 6 of 8, depth fraction: 0.75 [0.75, 0.75]" in result.measurement
 
@@ -299,7 +353,8 @@ def test_early_exit_claim_without_exit_curves_or_with_zero_accuracy():
 @pytest.mark.parametrize("case", CASES)
 def test_final_layer_drop_before_the_final_norm(case):
     result = inforidge.claim_raw_last_layer(mi_table(case), SAMPLES, SEED)
-    assert result.verdict == EXPECTED[case], result
+    assert result.verdict == EXPECTED[case], result  # the ambiguous CI is far narrower than the paper's 0.253 nats
+    assert "(paper +0.253)" in result.mde
     assert "after the final norm" in result.measurement  # the paper's reading, as context
 
 
@@ -352,17 +407,125 @@ def test_kernel_claim_with_the_gaussian_kernel_only_is_not_tested():
     assert result.verdict == NOT_TESTED and "laplacian and polynomial not run" in result.rule
 
 
+# --- preconditions ---------------------------------------------------------------------------------
+
+
+def curves_frame(layers=12, seeds=3):
+    """mi.csv of SFT's runs on the modular task: raw layers 0..`layers` and the last after the final norm."""
+    rows = [{"task": "modular", "method": "sft", "seed": seed, "point": 1, "split": "test_id", "quantity": "hidden", "layer": layer,
+             "final_norm": final_norm, "sample_seed": 0, "mi": 0.1}
+            for seed in range(seeds) for layer, final_norm in [*((layer, False) for layer in range(layers + 1)), (layers, True)]]
+    return pl.from_dicts(rows)
+
+
+def exits_frame(last_accuracy, layers=12):
+    """early_exit.csv: ID accuracy `last_accuracy` at the raw last layer of the last checkpoint; an earlier
+    checkpoint and the reading after the final norm at 1.0 (neither is the precondition's)."""
+    rows = []
+    for seed in range(3):
+        for point in (0, 1):
+            for layer, final_norm in [*((layer, False) for layer in range(layers + 1)), (layers, True)]:
+                last = layer == layers and not final_norm and point == 1
+                rows.append({"task": "modular", "method": "sft", "seed": seed, "point": point, "split": "test_id", "layer": layer,
+                             "final_norm": final_norm, "accuracy": last_accuracy if last else 1.0 if layer == layers else 0.0})
+    return pl.from_dicts(rows)
+
+
+def run_inputs(**changes):
+    """check.main's inputs of a run on which every precondition holds, with `changes`."""
+    inputs = {"steering": steering_table(), "mi": curves_frame(), "early_exit": exits_frame(0.95), "key_shares": key_shares("holds"),
+              "flux_tokens": flux_tokens("holds"), "betas": betas_table("holds"), "recall": 0.95,
+              "format_rates": {("knowledge", "test_ood"): 0.9}}
+    return {**inputs, **changes}
+
+
+def every_claim(verdict=REPRODUCED, detail=""):
+    return [Claim(str(n), "claim", "paper", "source", "measurement", verdict, "rule", detail=detail) for n in range(1, 13)]
+
+
+STEERING_CLAIMS, RIDGE_CLAIMS = ("1", "2", "3", "4", "5", "6", "7"), ("8", "9", "10", "11", "12")
+FAILURES = {  # precondition: (the run's change, the claims it makes not applicable, how the row names it)
+    "recall": ({"recall": 0.5}, STEERING_CLAIMS, "the knowledge is in the base model: the base model's cloze recall 50.0%, needs >= 70.0%"),
+    "sft_learned": ({"steering": steering_table(sft_accuracy=0.6)}, ("1", "2", "3", "4", "5"),
+                    "SFT has learned the task: SFT's ID accuracy (knowledge) 60.0%, needs >= 65.0%"),
+    "sft_room": ({"steering": steering_table(sft_accuracy=0.96)}, ("1", "2", "4", "5"),
+                 "SFT leaves room: SFT's ID accuracy (knowledge) 96.0%, needs <= 94.0%"),
+    "base_format": ({"format_rates": {("knowledge", "test_ood"): 0.5}}, ("3",),
+                    "the base model answers in the task format: the base model's share of OOD answers in the task format (knowledge) "
+                    "50.0%, needs >= 85.0%"),
+    "task_learned": ({"early_exit": exits_frame(0.8)}, RIDGE_CLAIMS,
+                     "the task is learned: SFT's ID early-exit accuracy at the last layer (modular) 80.0%, needs >= 93.0%"),
+    "depth": ({"mi": curves_frame(layers=8)}, RIDGE_CLAIMS,
+              "the model is deep enough for a ridge: transformer blocks (modular) 8, needs >= 12"),
+    "accuracy seeds": ({"steering": steering_table(seeds=2)}, ("1", "2", "3", "4", "5"),
+                       "enough seeds for a CI: run seeds (accuracy runs) 2, needs >= 3"),
+    "key-share seeds": ({"key_shares": key_shares("holds").filter(pl.col("seed") != "2")}, ("6",),
+                        "enough seeds for a CI: run seeds (key shares) 2, needs >= 3"),
+    "flux seeds": ({"flux_tokens": flux_tokens("holds").filter(pl.col("seed") < 2)}, ("7",),
+                   "enough seeds for a CI: run seeds (flux) 2, needs >= 3"),
+    "curve seeds": ({"mi": curves_frame(seeds=2)}, ("8", "9", "10", "12"),
+                    "enough seeds for a CI: run seeds (information curves) 2, needs >= 3"),
+    "beta seeds": ({"betas": betas_table("holds").filter(pl.col("run_seed") < 2)}, ("11",),
+                   "enough seeds for a CI: run seeds (residual scaling) 2, needs >= 3"),
+}
+
+
+def test_every_precondition_holds_on_a_run_that_meets_them():
+    claims = preconditions.applied(every_claim(), preconditions.measure(run_inputs()))
+    assert [c.verdict for c in claims] == [REPRODUCED] * 12
+    assert all(c.preconditions and "fails" not in c.preconditions and "not measured" not in c.preconditions for c in claims)
+    assert "SFT leaves room: SFT's ID accuracy (knowledge) 75.0%, needs <= 94.0%: holds" in claims[0].preconditions
+    assert "transformer blocks (modular) 12, needs >= 12: holds" in claims[7].preconditions
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failed_precondition_makes_its_claims_not_applicable_naming_it(failure):
+    changes, hit, named = FAILURES[failure]
+    for claim in preconditions.applied(every_claim(), preconditions.measure(run_inputs(**changes))):
+        if claim.number in hit:
+            assert claim.verdict == NOT_APPLICABLE and claim.detail == f"{named}; by its CI alone: reproduced", claim
+            assert f"{named}: fails" in claim.preconditions
+        else:
+            assert claim.verdict == REPRODUCED and "fails" not in claim.preconditions, claim
+
+
+def test_not_applicable_keeps_the_cis_verdict_and_leaves_not_tested_alone():
+    checks = preconditions.measure(run_inputs(recall=0.5))
+    weak = preconditions.applied(every_claim(UNDERPOWERED, "MDE 4.3 points; paper +2.1"), checks)[0]
+    assert weak.verdict == NOT_APPLICABLE and weak.detail.endswith("by its CI alone: underpowered (MDE 4.3 points; paper +2.1)")
+    assert preconditions.applied(every_claim(NOT_TESTED), checks)[0].verdict == NOT_TESTED
+
+
+def test_an_unmeasured_precondition_is_shown_and_leaves_the_verdict_to_the_ci():
+    claims = preconditions.applied(every_claim(), preconditions.measure(run_inputs(recall=None, format_rates={})))
+    assert [c.verdict for c in claims] == [REPRODUCED] * 12
+    assert "the knowledge is in the base model: not measured, no cloze recall" in claims[0].preconditions
+    assert "the base model answers in the task format: not measured, no format_rate" in claims[2].preconditions
+
+
+def test_format_rates_are_read_where_recorded(tmp_path):
+    files = []
+    for task, rate in (("knowledge", 0.25), ("modular", None)):
+        files.append(tmp_path / f"{task}.json")
+        recorded = {} if rate is None else {"format_rate": rate}
+        tags = {"task": task, "method": "base", "seed": "0", "split": "test_ood"}
+        files[-1].write_text(json.dumps({"accuracy": 0.0, "tags": tags, **recorded}))
+    assert preconditions.read_format_rates(files) == {("knowledge", "test_ood"): 0.25, ("modular", "test_ood"): None}
+
+
 # --- the command -----------------------------------------------------------------------------------
 
 
-def write_eval(folder, task, method, seed, split, table):
-    """The metrics and predictions files of the run `seed` of a correctness Matrix."""
+def write_eval(folder, task, method, seed, split, table, format_rate=None):
+    """The metrics and predictions files of the run `seed` of a correctness Matrix (with format_rate where given)."""
     stem = folder / "eval" / f"{task}-{method}-{seed}-{split}"
     stem.parent.mkdir(exist_ok=True)
     correct = table.values[table.rows.index(seed)]
     pl.DataFrame({"id": list(table.columns), "correct": correct.astype(bool)}).write_csv(stem.with_suffix(".csv"))
     tags = {"task": task, "method": method, "seed": str(seed), "split": split}
-    stem.with_suffix(".json").write_text(json.dumps({"n": len(correct), "accuracy": float(correct.mean()), "by_group": {}, "tags": tags}))
+    recorded = {} if format_rate is None else {"format_rate": format_rate}
+    metrics = {"n": len(correct), "accuracy": float(correct.mean()), "by_group": {}, "tags": tags, **recorded}
+    stem.with_suffix(".json").write_text(json.dumps(metrics))
     return stem.with_suffix(".json")
 
 
@@ -381,12 +544,16 @@ def write_flux(path, tokens):
 
 def test_command_writes_every_claim(tmp_path):
     """check.main() on synthetic files of every kind: one row per claim, in order; reg_neg equals SFT exactly (CI [0, 0]),
-    and neither a late-layer run nor a polynomial kernel estimate exists."""
+    and neither a late-layer run nor a polynomial kernel estimate exists. InfoSteer's preconditions hold; the
+    8-layer model of the InfoRidge tables is too shallow, and exits at 90% ID accuracy, so claims 8-11 are not
+    applicable whatever their CIs say."""
     steering = steering_table(diffs={"int": DIFFERENCES["holds"], "reg": DIFFERENCES["fails"]})
     steering.write_csv(tmp_path / "steering.csv")
     runs, base = ood_runs("holds")
     metrics = [write_eval(tmp_path, task, method, seed, split, table) for (task, method, split), table in runs.items() for seed in table.rows]
-    base_metrics = [write_eval(tmp_path, task, method, 0, split, table) for (task, method, split), table in base.items()]
+    base_metrics = [write_eval(tmp_path, task, method, 0, split, table, format_rate=0.9) for (task, method, split), table in base.items()]
+    recall = tmp_path / "recall.json"
+    recall.write_text(json.dumps({"accuracy": 0.95, "n": 800, "tags": {"model": "base", "split": "cloze"}}))
     key_files = []
     for i, row in enumerate(key_shares("holds").iter_rows(named=True)):
         key_files.append(tmp_path / f"keys{i}.json")
@@ -399,16 +566,26 @@ def test_command_writes_every_claim(tmp_path):
         table.write_csv(tmp_path / f"{name}.csv")
     out = {"md": tmp_path / "out" / "claims.md", "csv": tmp_path / "out" / "claims.csv"}
     check.main(["--steering", str(tmp_path / "steering.csv"), "--metrics", *map(str, metrics), "--base-metrics", *map(str, base_metrics),
+                 "--recall", str(recall),
                  "--key-shares", *map(str, key_files), "--flux-tokens", str(flux_file), "--mi", str(tmp_path / "mi.csv"),
                  "--early-exit", str(tmp_path / "early_exit.csv"), "--betas", str(tmp_path / "betas.csv"),
                  "--kernel", "gaussian", "--sigma", "1.0", "--kernel-mi", str(tmp_path / "laplacian.csv"),
                  "--bootstrap-samples", str(SAMPLES), "--seed", str(SEED), "--markdown", str(out["md"]), "--csv", str(out["csv"])])
     table = pl.read_csv(out["csv"], schema_overrides={"number": pl.String})
+    assert table.columns == ["number", "claim", "paper", "source", "measurement", "verdict", "rule", "mde", "preconditions", "detail"]
     assert table["number"].to_list() == [str(n) for n in range(1, 13)]
     assert dict(zip(table["number"], table["verdict"])) == {
         "1": REPRODUCED, "2": NOT_REPRODUCED, "3": REPRODUCED, "4": NOT_REPRODUCED, "5": NOT_TESTED, "6": REPRODUCED, "7": REPRODUCED,
-        "8": REPRODUCED, "9": REPRODUCED, "10": REPRODUCED, "11": REPRODUCED, "12": NOT_TESTED,
+        "8": NOT_APPLICABLE, "9": NOT_APPLICABLE, "10": NOT_APPLICABLE, "11": NOT_APPLICABLE, "12": NOT_TESTED,
     }
+    rows = {row["number"]: row for row in table.iter_rows(named=True)}
+    assert rows["8"]["detail"] == ("the model is deep enough for a ridge: transformer blocks (modular) 8, needs >= 12; the task is learned: "
+                                   "SFT's ID early-exit accuracy at the last layer (modular) 90.0%, needs >= 93.0%; by its CI alone: reproduced")
+    assert "the knowledge is in the base model: the base model's cloze recall 95.0%, needs >= 70.0%: holds" in rows["1"]["preconditions"]
+    assert "share of OOD answers in the task format (knowledge) 90.0%, needs >= 85.0%: holds" in rows["3"]["preconditions"]
+    assert rows["1"]["mde"].endswith("4.3 points (paper +2.1)") and rows["9"]["mde"].startswith("not defined")
     text = out["md"].read_text()
-    assert text.startswith("# Claims of InfoSteer and InfoRidge") and "| 1 | InfoSteer's intervention raises ID accuracy" in text
-    assert "reproduced: 8, not reproduced: 2, inconclusive: 0, not tested: 2" in text
+    assert text.startswith("# Claims of InfoSteer and InfoRidge on this run\n\n**reproduced**: the whole 95% CI")
+    assert "| 1 | InfoSteer's intervention raises ID accuracy" in text and "**not applicable** (the model is deep enough" in text
+    assert "reproduced: 4, not reproduced: 2, inconclusive: 0, underpowered: 0, not applicable: 4, not tested: 2" in text
+    assert "# Preconditions: thresholds and where they come from" in text

@@ -32,7 +32,8 @@ def test_exact_match(prediction, answer, expected):
 def test_score_counts_per_group():
     examples = [{"id": str(i), "answer": "a", "attribute": g} for i, g in enumerate(["x", "x", "y", "y"])]
     frame, metrics = score(examples, ["a", "b", "a", "a"], "attribute")
-    assert metrics == {"n": 4, "accuracy": 0.75, "by_group": {"x": {"n": 2, "accuracy": 0.5}, "y": {"n": 2, "accuracy": 1.0}}}
+    assert metrics == {"n": 4, "accuracy": 0.75, "format_rate": 0.75, "by_group": {"x": {"n": 2, "accuracy": 0.5, "format_rate": 0.5},
+                                                                                  "y": {"n": 2, "accuracy": 1.0, "format_rate": 1.0}}}
     assert frame["correct"].to_list() == [True, False, True, True]
 
 
@@ -112,4 +113,5 @@ def test_public_data_set_examples_are_read_from_parquet_and_scored_by_answer_typ
     assert examples == rows
     frame, metrics = score(examples, [" 1,234. Next question", " solution1 is wrong"], "source")
     assert frame["correct"].to_list() == [True, False]
-    assert metrics["by_group"] == {"gsm8k": {"n": 1, "accuracy": 1.0}, "piqa": {"n": 1, "accuracy": 0.0}}
+    assert metrics["by_group"] == {"gsm8k": {"n": 1, "accuracy": 1.0, "format_rate": 1.0},
+                                   "piqa": {"n": 1, "accuracy": 0.0, "format_rate": 1.0}}

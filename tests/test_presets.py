@@ -38,7 +38,7 @@ def workdir(tmp_path_factory):
 
 
 def test_every_preset_states_its_gpu_hours_and_a_pretrained_model():
-    assert len(PRESETS) == 4
+    assert len(PRESETS) == 5
     for path in PRESETS:
         assert "GPU-hours" in path.read_text() and yaml.safe_load(path.read_text())["base_model"]["pretrained"]
 

@@ -12,7 +12,8 @@ import slurm_cluster
 from conftest import REPO, assert_identical_results, copy_workflow, snakemake
 
 PROFILE = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
-GPU_RULES = {rule for rule, resources in PROFILE["set-resources"].items() if resources.get("gpu")}
+# finetune asks for sft.devices_per_job GPUs in its rule, the others in the profile.
+GPU_RULES = {rule for rule, resources in PROFILE["set-resources"].items() if resources.get("gpu")} | {"finetune"}
 
 
 @pytest.fixture(scope="module")

@@ -130,8 +130,12 @@ def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
 def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
     claims = pd.read_csv(smoke_run / RESULTS / "claims.csv", dtype={"number": str})
     assert claims.number.tolist() == [str(n) for n in range(1, 13)]
-    assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive", "not tested"}
+    assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive", "underpowered", "not applicable", "not tested"}
     assert claims.rule.str.contains("95% CI").all() and claims.paper.str.len().gt(0).all()
+    # Every claim shows its preconditions, measured on the run; the smoke config's 2 seeds are too few.
+    assert claims.preconditions.str.contains("enough seeds for a CI").all()
+    tested = claims[claims.verdict != "not tested"]
+    assert (tested.verdict == "not applicable").all() and tested.preconditions.str.contains(r"2, needs >= 3: fails").all()
     # The smoke config runs the Laplacian and polynomial kernels, so claim 12 is judged.
     assert claims.set_index("number").loc["12", "verdict"] != "not tested"
     assert (smoke_run / RESULTS / "claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
@@ -150,6 +154,17 @@ def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
         }
         # Evaluations of other settings go to new folders (their stage key), beside the old ones.
         assert reasons(output)["output files have to be generated"] >= {"evaluate", "evaluate_base", "knowledge_recall"}
+
+
+def test_base_model_demonstrations_rerun_only_the_base_evaluation_and_what_reads_it(smoke_run):
+    with dry_run_with(smoke_run, "base_evaluation: {demonstrations: 2,", "base_evaluation: {demonstrations: 1,") as output:
+        assert job_counts(output) == {"evaluate_base": 2, "accuracy_table": 1, "accuracy_figure": 1, "claims": 1, **CONFIG_RECORD, "all": 1}
+
+
+def test_the_base_model_is_evaluated_few_shot_with_a_format_rate(smoke_run):
+    [metrics] = world_dir(smoke_run).glob("base/knowledge/eval-*/test_ood.json")
+    measured = json.loads(metrics.read_text())
+    assert measured["demonstrations"] == 2 and 0 <= measured["accuracy"] <= measured["format_rate"] <= 1
 
 
 def test_figure_value_reruns_only_the_figure(smoke_run):

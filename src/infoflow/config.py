@@ -152,10 +152,28 @@ def check_dataset_entries(datasets):
                     )
 
 
+def check_sharding(config):
+    """Raise ConfigError for an sft.sharding that the job's devices, a method or the precision cannot
+    train with (infoflow.training.distributed)."""
+    sft = config["sft"]
+    sharding, devices = sft.get("sharding", "none"), sft.get("devices_per_job", 1)
+    if sharding != "none" and devices == 1:
+        raise ConfigError(f"sft.sharding: {sharding} shares a model between the devices of a job, and "
+                          "sft.devices_per_job is 1; set devices_per_job above 1 or sharding: none")
+    lora = [name for name, method in config["methods"].items() if method["kind"] == "lora"]
+    if sharding == "fsdp" and lora:
+        raise ConfigError(f"methods.{lora[0]}: lora cannot train under sft.sharding: fsdp (its adapters are "
+                          "merged from whole weights); use sharding none or deepspeed")
+    if sharding == "deepspeed" and sft.get("precision") == "bf16-pure":
+        raise ConfigError("sft.precision: bf16-pure cannot train under sft.sharding: deepspeed, whose ZeRO "
+                          "optimizer keeps float32 master weights; use bf16-mixed")
+
+
 def check(config):
     """Raise ConfigError for inconsistent values the schema accepts one by one."""
     datasets = config.get("datasets", {})
     check_dataset_entries(datasets)
+    check_sharding(config)
     for task in config["tasks"]:
         section = SYNTHETIC_TASKS.get(task)
         if section is None and task not in datasets:

@@ -6,6 +6,8 @@ RECALL_TABLES = (
 )
 # Cloze recall depends on the evaluation settings only (the cloze file is the world's).
 RECALL_KEY = settings_key(config["evaluation"], config["model_loading"])
+# The claims' precondition that the knowledge is in the base model, where it has been measured.
+RECALL_METRICS = [] if not RECALL_TABLES else [f"<world>/base/recall-{RECALL_KEY}/metrics.json"]
 CORPORA = ["<world>/data/knowledge/corpus.txt", "<world>/data/modular/corpus.txt"]
 EXAMPLE_FILES = [
     f"<world>/data/{task}/{split}.jsonl"

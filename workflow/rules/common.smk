@@ -100,7 +100,10 @@ def check_disk_budget():
     if not workflow.is_main_process:
         return
     settings = workflow.resource_settings
-    disk = estimate_disk(config, RUNS, SEEDS, concurrent_runs=settings.nodes or settings.cores)
+    # Runs holding checkpoints at once: those training and those awaiting their (prioritised)
+    # extraction; all of them when no job count is given (e.g. --rulegraph).
+    jobs = settings.nodes or settings.cores
+    disk = estimate_disk(config, RUNS, SEEDS, concurrent_runs=2 * jobs if jobs else None)
     print(describe_disk(disk), file=sys.stderr)
     try:
         check_disk(disk, "resources", config["disk_budget_gb"])
@@ -132,6 +135,7 @@ wildcard_constraints:
     scaling=KEY,
     flux=KEY,
     key_shift=KEY,
+    base_evaluation=KEY,
 
 
 def model_options():
@@ -146,6 +150,12 @@ MODEL_OPTIONS = model_options()
 # Each model job claims its own GPU(s) on a shared machine (infoflow.devices); with no GPUs, or
 # under SLURM (which sets CUDA_VISIBLE_DEVICES), the command runs as it is.
 GPU_JOB = "python -m infoflow.devices --count {resources.gpu} -- "
+# Post-training on sft.devices_per_job devices: torchrun starts one process per device
+# (--standalone: a free local port, so concurrent jobs on one machine do not collide).
+DEVICES_PER_JOB = config["sft"]["devices_per_job"]
+LAUNCH = (
+    f"torchrun --standalone --nproc_per_node {DEVICES_PER_JOB}" if DEVICES_PER_JOB > 1 else "python"
+)
 # The stages that load the base model itself; post-trained folders are local (no revision).
 BASE_MODEL_OPTIONS = MODEL_OPTIONS + (
     f" --revision {config['base_model']['revision']}"
@@ -198,6 +208,13 @@ def stage_settings(task, method=None):
     tests = [data_file(task, split) for split in TEST_SPLITS]
     settings = {
         "evaluation": (tests, config["evaluation"], loading),
+        "base_evaluation": (
+            tests,
+            data_file(task, "train"),
+            config["evaluation"],
+            config["base_evaluation"],
+            loading,
+        ),
         "extraction": (tests, ridge["extraction"], loading),
         "mi": (ridge["mi"], ridge["probe_seed"]),
         "kernels": (
@@ -215,7 +232,10 @@ def stage_settings(task, method=None):
     if method:
         entry = without(config["methods"][method], "tasks")
         train = data_file(task, "train")
-        settings["train"] = (train, sft_settings(task), entry, ridge["checkpoints"], loading)
+        # How the devices share the model does not change what is trained (tests/test_distributed.py);
+        # their number does (batch_size is per device).
+        sft = without(sft_settings(task), "sharding")
+        settings["train"] = (train, sft, entry, ridge["checkpoints"], loading)
     return settings
 
 

@@ -46,20 +46,26 @@ rule evaluate:
 
 
 rule evaluate_base:
-    """The base model itself on one task's test splits: the reference of SFT's OOD change (InfoSteer Table 4)."""
+    """The base model itself on one task's test splits: the reference of SFT's OOD change (InfoSteer
+    Table 4), prompted with `base_evaluation.demonstrations` examples of the task's training split.
+    """
     input:
         base=BASE_MODEL_FILES,
         examples=test_files,
+        # The demonstrations, and the answers of each group the format rate accepts.
+        train=lambda wildcards: data_file(wildcards.task, "train"),
         code=code("posttrain.evaluate"),
     output:
         predictions=expand(
-            "<world>/base/{{task}}/eval-{{evaluation}}/{split}.csv", split=TEST_SPLITS
+            "<world>/base/{{task}}/eval-{{base_evaluation}}/{split}.csv", split=TEST_SPLITS
         ),
-        metrics=expand("<world>/base/{{task}}/eval-{{evaluation}}/{split}.json", split=TEST_SPLITS),
+        metrics=expand(
+            "<world>/base/{{task}}/eval-{{base_evaluation}}/{split}.json", split=TEST_SPLITS
+        ),
     log:
-        "<world>/base/{task}/eval-{evaluation}/evaluate.log",
+        "<world>/base/{task}/eval-{base_evaluation}/evaluate.log",
     benchmark:
-        "<world>/base/{task}/eval-{evaluation}/evaluate.tsv"
+        "<world>/base/{task}/eval-{base_evaluation}/evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -72,11 +78,14 @@ rule evaluate_base:
         base_model=base_model_arg,
         group_by=accuracy_groups,
         evaluation=config["evaluation"],
+        base_evaluation=config["base_evaluation"],
         splits=" ".join(TEST_SPLITS),
     shell:
         GPU_JOB
         + "python -m infoflow.posttrain.evaluate --model {params.base_model:q} --examples {input.examples}"
         " --splits {params.splits} --max-new-tokens {params.evaluation[max_new_tokens]}"
         " --batch-size {params.evaluation[batch_size]} --tags task={wildcards.task} method=base seed=0"
+        " --demonstrations {params.base_evaluation[demonstrations]} --demonstration-examples {input.train}"
+        " --demonstration-seed {params.base_evaluation[demonstration_seed]}"
         " --group-by {params.group_by} --threads {threads} {params.model_options}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

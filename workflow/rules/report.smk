@@ -2,7 +2,7 @@
 RUN_METRICS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.json", split=TEST_SPLITS)
 RUN_PREDICTIONS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.csv", split=TEST_SPLITS)
 BASE_EVALUATIONS = [
-    f"<world>/base/{task}/eval-{stage_keys(task)['evaluation']}/{split}"
+    f"<world>/base/{task}/eval-{stage_keys(task)['base_evaluation']}/{split}"
     for task in TASKS
     for split in TEST_SPLITS
 ]
@@ -42,7 +42,7 @@ rule accuracy_table:
 rule knowledge_recall_table:
     """The base model's cloze recall of the facts, per attribute."""
     input:
-        metrics=f"<world>/base/recall-{RECALL_KEY}/metrics.json",
+        metrics=RECALL_METRICS,
         code=code("report.tables"),
     output:
         csv=result(
@@ -141,6 +141,7 @@ rule claims:
         predictions=RUN_PREDICTIONS,
         base_metrics=BASE_METRICS,
         base_predictions=[f"{path}.csv" for path in BASE_EVALUATIONS],
+        recall=RECALL_METRICS,
         key_shares=[BASE_KEY_SHARES, *KEY_SHIFT_RUN_SHARES],
         flux_tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
         mi=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv"),
@@ -167,7 +168,8 @@ rule claims:
         statistics=config["statistics"],
     shell:
         "python -m infoflow.report.claims --steering {input.steering} --metrics {input.metrics}"
-        " --base-metrics {input.base_metrics} --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
+        " --base-metrics {input.base_metrics} --recall {input.recall}"
+        " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
         " --kernel {params.kernel} --sigma {params.sigma}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"

@@ -10,6 +10,9 @@ rule extract_activations:
         f"{ACTIVATIONS}/extract.log",
     benchmark:
         f"{ACTIVATIONS}/extract.tsv"
+    # Before any other ready job: a run's checkpoints are deleted once extracted, so at most a
+    # few runs' checkpoints are on disk at once (infoflow.disk counts two per core).
+    priority: 10
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -18,11 +18,11 @@ rule finetune:
         f"{CHAIN}/finetune.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: DEVICES_PER_JOB
     resources:
         mem_mb=3000,
         runtime=60,
-        gpu=1,
+        gpu=DEVICES_PER_JOB,
     params:
         model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
@@ -36,9 +36,11 @@ rule finetune:
         checkpoints=config["inforidge"]["checkpoints"],
         resume_every=config["resume_every_steps"],
         run_dir=lambda w, output: os.path.dirname(output.history),
+        threads_per_process=lambda w, threads: max(1, threads // DEVICES_PER_JOB),
     shell:
         GPU_JOB
-        + "python -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
+        + LAUNCH
+        + " -m infoflow.posttrain.finetune --model {params.base_model:q} --train {input.train}"
         " --method {params.method[kind]} --method-params {params.method_params} {params.at_eval}"
         " --learning-rate {params.sft[learning_rate]}"
         " --epochs {params.sft[epochs]} --batch-size {params.sft[batch_size]}"
@@ -46,7 +48,8 @@ rule finetune:
         " --precision {params.sft[precision]}"
         " --max-length {params.sft[max_length]}"
         " --warmup-steps {params.sft[warmup_steps]} --weight-decay {params.sft[weight_decay]}"
-        " --seed {params.seed} --threads {threads} {params.model_options}"
+        " --sharding {params.sft[sharding]}"
+        " --seed {params.seed} --threads {params.threads_per_process} {params.model_options}"
         " --checkpoints {params.checkpoints} --checkpoint-dir {params.run_dir}/checkpoints"
         " --resume-dir {params.run_dir}/resume"
         " --resume-every {params.resume_every}"

@@ -7,6 +7,9 @@ infoflow.training.lora). Steering hooks are removed and LoRA adapters merged bef
 model is a plain Hugging Face model; each saved folder (model and checkpoints) also holds the method and its
 parameters (infoflow.training.models.METHOD_FILE), with `--at-eval` for an intervention that stays on while
 decoding (infoflow.infosteer.steer.from_folder).
+
+Started by a launcher (`torchrun --nproc_per_node N -m infoflow.posttrain.finetune ...`), it trains one
+model on N devices, shared by `--sharding` (infoflow.training.distributed); rank 0 writes every file.
 """
 
 import argparse
@@ -19,22 +22,26 @@ from transformers import set_seed
 
 from infoflow import cli
 from infoflow.infosteer import steer
-from infoflow.training import lora, models, trainer
+from infoflow.training import distributed, lora, models, trainer
 from infoflow.io import read_examples, write_json
+from infoflow.training.resume import resumable
 from infoflow.training.sft_data import PadCollator, encode
 
 log = logging.getLogger("infoflow.posttrain.finetune")
 METHOD_KINDS = ("sft", *steer.METHODS, "lora")
 def checkpoint_saver(tokenizer, folder, plain_model, method):
     """Save a checkpoint as a loadable model folder `folder/pointNN`, with its step in checkpoint.json
-    and the `method` record (models.save).
+    and the `method` record (models.save); every process calls it, rank 0 writes.
 
     `plain_model` turns the training model into the plain model to save (LoRA: merged adapters)."""
 
     def save(model, point, step):
-        out = os.path.join(folder, f"point{point:02d}")
-        write_json(os.path.join(out, "checkpoint.json"), {"point": point, "step": step})
-        models.save(plain_model(model), tokenizer, out, method)  # the weights, written last, are the DAG's output
+        weights = distributed.full_state_dict(model)  # gathered from every process when sharded
+        if distributed.is_main():
+            out = os.path.join(folder, f"point{point:02d}")
+            write_json(os.path.join(out, "checkpoint.json"), {"point": point, "step": step})
+            # The weights, written last, are the DAG's output.
+            models.save(plain_model(model), tokenizer, out, method, state_dict=weights)
 
     return save
 
@@ -60,6 +67,8 @@ def main():
     parser.add_argument("--max-length", type=int, default=0, help="tokens per example at most (0: no limit)")
     parser.add_argument("--checkpoints", type=int, default=0, help="evenly spaced checkpoints after step 0 (0: none)")
     parser.add_argument("--checkpoint-dir", help="folder of the checkpoints (point00, point01, ...)")
+    parser.add_argument("--sharding", choices=distributed.SHARDINGS, default="none",
+                        help="how the processes of a launched job share the model (infoflow.training.distributed)")
     trainer.add_arguments(parser)
     models.add_arguments(parser)
     args = parser.parse_args()
@@ -70,23 +79,27 @@ def main():
         parser.error(str(e))
     if args.at_eval and args.method != "intervention":
         parser.error(f"--at-eval: only an intervention changes decoding, not {args.method}")
+    if args.method == "lora" and args.sharding == "fsdp":
+        parser.error("--sharding fsdp: LoRA adapters are merged from whole weights; use --sharding none or deepspeed")
     method = {"method": args.method}  # saved with every model folder (models.METHOD_FILE)
     if args.method != "sft":
         method["params"] = params
     if steered:
         method["at_eval"] = args.at_eval
     cli.setup(args.threads)
+    distributed.prepare(args.sharding)
 
     set_seed(args.seed)
     examples = read_examples(args.train)
-    model, tokenizer = models.load(args.model, precision=args.precision, **models.options(args))
+    per_device = distributed.training_bytes(models.resolve_precision(args.precision), args.sharding)
+    model, tokenizer = models.load(args.model, precision=args.precision, training_bytes=per_device, **models.options(args))
     train_set = [encode(tokenizer, e["prompt"], e["answer"], args.max_length) for e in examples]
     if args.method == "lora":
         model = lora.attach(model, **params)
     plain_model = lora.merged_copy if args.method == "lora" else (lambda m: m)
     # A resumable run keeps its checkpoints with the Trainer's until the end: a killed job's outputs
     # are deleted by Snakemake, and the resumed run does not save the points before its restart.
-    points_dir = os.path.join(args.resume_dir, "points") if trainer.resumable(args) else args.checkpoint_dir
+    points_dir = os.path.join(args.resume_dir, "points") if resumable(args) else args.checkpoint_dir
     saver = checkpoint_saver(tokenizer, points_dir, plain_model, method)
     callbacks = [trainer.SaveCheckpoints(args.checkpoints, saver)] if args.checkpoints else []
     run_label = " ".join([args.method, *args.method_params, f"seed={args.seed}"])
@@ -100,9 +113,12 @@ def main():
         )
     if args.method == "lora":
         model = model.merge_and_unload()
-    models.save(model, tokenizer, args.out, method)
+    weights = distributed.full_state_dict(model)
+    if not distributed.is_main():
+        return
+    models.save(model, tokenizer, args.out, method, state_dict=weights)
     write_json(args.history, history)
-    if trainer.resumable(args):
+    if resumable(args):
         if args.checkpoints:
             publish(points_dir, args.checkpoint_dir)
         shutil.rmtree(args.resume_dir)

@@ -1,5 +1,6 @@
 """The report's statistics: the Student-t interval over seeds, the paired bootstrap over seeds and
-test items, and the two-level bootstrap over run seeds and inner units (prompts, sampling or fit seeds).
+test items, the two-level bootstrap over run seeds and inner units (prompts, sampling or fit seeds),
+and the minimal detectable effect of a design read off its interval.
 
 Every interval is a two-sided 95% interval; bootstrap intervals are percentile intervals.
 """
@@ -33,6 +34,18 @@ def mean_ci95(values):
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def minimal_detectable_effect(low, high, df=None, power=0.80):
+    """The smallest true difference that a two-sided 5% test of this design detects with probability
+    `power`: (q_.975 + q_power) x SE, with the SE read off the 95% interval (low, high) as its
+    half-width over q_.975. q is the normal quantile for a bootstrap percentile interval (whose
+    half-width is 1.96 bootstrap SEs when the draws are about normal), Student-t with `df` degrees of
+    freedom for mean_ci95's interval. nan without an interval."""
+    if math.isnan(low) or math.isnan(high):
+        return math.nan
+    quantile = stats.norm.ppf if df is None else (lambda q: stats.t.ppf(q, df))
+    return (high - low) / 2 * (1 + quantile(power) / quantile(0.975))
 
 
 @dataclass(frozen=True)

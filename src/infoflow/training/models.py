@@ -92,18 +92,20 @@ def available_memory_mb():
     return free
 
 
-def required_memory_mb(config, dtype, precision=None):
-    """(MB, parameters) to run the model of `config` in `dtype`, or to train it in `precision` when given."""
+def required_memory_mb(config, dtype, precision=None, training_bytes=None):
+    """(MB, parameters) to run the model of `config` in `dtype`, or to train it in `precision` when given,
+    with `training_bytes` per parameter on this device (default TRAINING_BYTES; less when devices share it)."""
     with torch.device("meta"):
         n_parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-    per_parameter = TRAINING_BYTES[precision] * (1 + ACTIVATION_ALLOWANCE) if precision else dtype.itemsize
+    per_parameter = (training_bytes or TRAINING_BYTES[precision]) * (1 + ACTIVATION_ALLOWANCE) if precision else dtype.itemsize
     return n_parameters * per_parameter / 2**20, n_parameters
 
 
-def load(model_dir, dtype="auto", trust_remote_code=False, precision=None, revision=None):
+def load(model_dir, dtype="auto", trust_remote_code=False, precision=None, revision=None, training_bytes=None):
     """(model, tokenizer) from a folder or hub id (at `revision`, default main), model on the job's device, in eval mode.
 
-    The weights load in `dtype`, or, for training in `precision` (PRECISIONS), in its training_dtype.
+    The weights load in `dtype`, or, for training in `precision` (PRECISIONS), in its training_dtype;
+    `training_bytes`: see required_memory_mb.
     """
     if precision:
         precision = resolve_precision(precision)
@@ -125,7 +127,7 @@ def load(model_dir, dtype="auto", trust_remote_code=False, precision=None, revis
             f"{model_dir}: no .safetensors weights (pickled weights such as pytorch_model.bin are never loaded;"
             " convert them to safetensors)"
         )
-    needed, n_parameters = required_memory_mb(config, torch_dtype, precision)
+    needed, n_parameters = required_memory_mb(config, torch_dtype, precision, training_bytes)
     available = available_memory_mb()
     if needed > available:
         purpose = f"training in {precision}" if precision else f"inference in {str(torch_dtype).removeprefix('torch.')}"
@@ -143,11 +145,12 @@ def load(model_dir, dtype="auto", trust_remote_code=False, precision=None, revis
     return model.eval(), tokenizer
 
 
-def save(model, tokenizer, out_dir, method=None):
+def save(model, tokenizer, out_dir, method=None, state_dict=None):
     """Write model (safetensors), tokenizer and the post-training `method` record (METHOD_FILE, when
-    given) to `out_dir`, each file appearing only when complete and the weights last."""
+    given) to `out_dir`, each file appearing only when complete and the weights last; `state_dict`:
+    the model's weights when its parameters do not hold them whole (a sharded model's, gathered)."""
     with staged_folder(out_dir, last=".safetensors") as staging:  # the weights are what rules declare
-        model.save_pretrained(staging, safe_serialization=True)
+        model.save_pretrained(staging, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(staging)
         if method is not None:
             write_json(os.path.join(staging, METHOD_FILE), method)

@@ -1,25 +1,22 @@
 """One place where the Hugging Face Trainer is configured, for pretraining and post-training alike.
 
-A stage given `--resume-dir` keeps Trainer checkpoints there, outside its declared outputs, so a job
-killed at any point (preemption, time limit, out of memory) continues from its last checkpoint when
-it is run again and ends with the same weights and losses as an uninterrupted run.
+A stage given `--resume-dir` continues a killed job from its last checkpoint (infoflow.training.resume);
+a job started by a launcher trains on several devices (infoflow.training.distributed).
 """
 
-import hashlib
 import importlib.util
-import json
 import logging
 import math
 import os
-import shutil
 import tempfile
 import time
-from pathlib import Path
 
+import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from infoflow.cli import StageFailure, duration
-from infoflow.training import models
+from infoflow.training import distributed, models
+from infoflow.training.resume import MarkComplete, fingerprint, resumable, resume_checkpoint
 
 log = logging.getLogger("infoflow.training.trainer")
 
@@ -78,6 +75,10 @@ class CheckedTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.run_label, self.last_finite_loss = run_label, None
 
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        distributed.shard_on_cpu(self)
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
         value = loss.item()
@@ -93,33 +94,51 @@ class CheckedTrainer(Trainer):
 class SteeredTrainer(CheckedTrainer):
     """The (checked) Trainer with an InfoSteer method (infoflow.infosteer.steer.Steering) active in every forward pass.
 
-    The regulariser's term is scaled like the LM loss under gradient accumulation, so the update
-    equals that of one large batch.
+    The regulariser's key entropy is a mean over the steered positions of the whole update, as the LM
+    loss is over its labels: every micro-batch of the accumulation window on every process. So the
+    update, and the logged key entropy (the mean over a logging window's updates), equal those of one
+    large batch on one device, whatever the accumulation, the processes and their sharding.
     """
 
     def __init__(self, *args, steering, **kwargs):
         super().__init__(*args, **kwargs)
         self.steering = steering
-        self.entropy_log = []
+        self.entropy_share, self.updates = 0.0, 0  # this process's part of the logging window's entropies
+
+    def positions(self, batch):
+        """Set the steered positions of `batch` (Steering.set_positions) and count them."""
+        self.steering.set_positions(batch.get("attention_mask"), batch.get("labels"))
+        return batch["input_ids"].numel() if self.steering.mask is None else int(self.steering.mask.sum())
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batches, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.steering.method == "regularization":  # one update's batches: count its positions everywhere
+            count = torch.tensor(float(sum(self.positions(batch) for batch in batches)), device=device)
+            self.update_positions = self.accelerator.reduce(count, "sum")
+            self.updates += 1
+        return batches, num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        self.steering.set_positions(inputs.get("attention_mask"), inputs.get("labels"))
+        count = self.positions(inputs)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.steering.method == "regularization":
-            entropy = self.steering.entropy()
-            term = self.steering.lam * entropy
-            # When the LM loss was normalised over the whole accumulation window (Trainer's own
-            # rule, below), training_step does not divide by the accumulation steps: do it here.
-            if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
-                term = term / self.current_gradient_accumulation_steps
+            # This micro-batch's part of the mean (its weight first: exactly 1 on one device without accumulation).
+            share = self.steering.entropy() * (count / self.update_positions)
+            # Processes average their gradients, so each one's part counts n times (the Trainer's LM loss rule).
+            term = self.steering.lam * share * self.accelerator.num_processes
+            # Unless the LM loss was normalised over the accumulation window, the Trainer divides
+            # the whole loss by the accumulation steps; the term is already normalised.
+            if not (self.model_accepts_loss_kwargs and num_items_in_batch is not None):
+                term = term * self.current_gradient_accumulation_steps
             loss = loss - term
-            self.entropy_log.append(entropy.item())
+            self.entropy_share += share.detach()
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):
-        if self.entropy_log and "loss" in logs:
-            logs["key_entropy"] = sum(self.entropy_log) / len(self.entropy_log)
-            self.entropy_log = []
+        if self.updates and "loss" in logs:  # every process logs the same steps
+            total = self.accelerator.reduce(torch.as_tensor(self.entropy_share, device=self.args.device), "sum")
+            logs["key_entropy"] = total.item() / self.updates
+            self.entropy_share, self.updates = 0.0, 0
         super().log(logs, *args, **kwargs)
 
 
@@ -161,60 +180,6 @@ class LogProgress(TrainerCallback):
                  duration((state.max_steps - step) / rate) if rate else "unknown", entropy)
 
 
-COMPLETE = "complete"  # the marker file of a checkpoint whose files are all written
-
-
-class MarkComplete(TrainerCallback):
-    """Mark each Trainer checkpoint once all its files are written: a job killed while saving one
-    leaves it unmarked, and a rerun resumes from the checkpoint before."""
-
-    def on_save(self, args, state, control, **kwargs):
-        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-        open(os.path.join(folder, COMPLETE), "w").close()
-
-
-def fingerprint(args, inputs):
-    """A digest of a training job's settings and input files: checkpoints of other settings or
-    data are not resumed from."""
-    digest = hashlib.sha256()
-    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "resume_every", "report_to")}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in inputs:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def resumable(args):
-    """Whether a run keeps resume checkpoints; settings built in code (residual scaling fits, tests)
-    may leave the resume options out."""
-    return bool(getattr(args, "resume_dir", None)) and args.resume_every > 0
-
-
-def resume_checkpoint(folder, key):
-    """The newest complete checkpoint in `folder` of the run with fingerprint `key`, or None.
-
-    The folder is emptied when it holds another run's checkpoints; unmarked checkpoints (the job was
-    killed while writing them) are deleted.
-    """
-    stamp = Path(folder) / "fingerprint"
-    if not stamp.exists() or stamp.read_text() != key:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        with open(stamp, "w") as f:
-            f.write(key)
-    complete = []
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if name.startswith("checkpoint-"):
-            if os.path.exists(os.path.join(path, COMPLETE)):
-                complete.append(path)
-            else:
-                shutil.rmtree(path)
-    return max(complete, key=lambda path: int(path.rsplit("-", 1)[1]), default=None)
-
-
 def check_trainable_dtype(model, precision, run_label):
     """Stop before training when the trained parameters are not in the dtype `precision` trains:
     mixed precision on 16-bit weights would have no float32 master copy."""
@@ -236,16 +201,16 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
     outputs are written. `run_label` names the run in errors. Progress goes to the log every
     `logging_steps` steps, and to `args.report_to` (settings built in code may leave it out). The model
     trains in `args.precision` (models.PRECISIONS; left out: auto), its trained parameters already in
-    that precision's models.training_dtype.
+    that precision's models.training_dtype. Under a launcher, every process calls this, and the job's
+    processes share the model by `args.sharding` (infoflow.training.distributed; left out: none).
     """
     report_to = getattr(args, "report_to", "none")
     check_report_to(report_to)
     precision = models.resolve_precision(getattr(args, "precision", "auto"))
     check_trainable_dtype(model, precision, run_label)
+    sharding = getattr(args, "sharding", "none")
     with tempfile.TemporaryDirectory() as scratch:
-        resume, checkpoint = resumable(args), None
-        if resume:
-            checkpoint = resume_checkpoint(args.resume_dir, fingerprint(args, inputs))
+        resume = resumable(args)
         save_steps = math.ceil(args.resume_every / logging_steps) * logging_steps if resume else None
         training_args = TrainingArguments(
             output_dir=args.resume_dir if resume else scratch,
@@ -273,12 +238,20 @@ def train(model, train_set, args, *, scheduler, run_label, collator=None, loggin
             bf16=precision == "bf16-mixed",
             fp16=precision == "fp16-mixed",
             use_cpu=models.device() == "cpu",
+            **distributed.trainer_options(sharding, model),
         )
+        # After the settings, which start the processes' group: rank 0 tidies the folder, the others wait.
+        checkpoint = resume_checkpoint(args.resume_dir, fingerprint(args, inputs)) if resume else None
+        if checkpoint:
+            log.info("continuing from %s", checkpoint)
+        if distributed.world_size() > 1:
+            callbacks = [*callbacks, distributed.LogSharding(sharding)]
         trainer_class, extra = (CheckedTrainer, {}) if steering is None else (SteeredTrainer, {"steering": steering})
         trainer = trainer_class(model=model.train(), args=training_args, train_dataset=train_set, data_collator=collator,
                                 callbacks=[*callbacks, MarkComplete(), LogProgress()], run_label=run_label, **extra)
         # It prints the same logs as dicts to stdout, which a job log gets only when the buffer fills.
         trainer.remove_callback(PrinterCallback)
         trainer.train(resume_from_checkpoint=checkpoint)
+        distributed.barrier()  # every process is done with the folders before the caller moves them
     model.eval()
     return [entry for entry in trainer.state.log_history if "loss" in entry]

@@ -8,6 +8,11 @@ holds an answer there, else in the whole text. A choice is the first accepted la
 word (case-insensitive; the longest label wins at one place, so 'grandson' is not 'son'); yes/no
 also accepts yes -> true, no -> false; a number is the first one after 'answer is', else the last
 one in the text, compared within NUMBER_TOLERANCE. No answer found counts as wrong.
+
+Format (is_in_format): whether a prediction is an answer of the right kind, right or wrong, which
+tells a model that does not know from one that does not answer the question: an extracted choice,
+number or yes/no; an exact answer only if it is one of the answers the task gives that group of
+questions (answer_sets), since any text extracts as an exact answer.
 """
 
 import math
@@ -80,3 +85,21 @@ def is_correct(prediction_text, row):
     if row["answer_type"] == "exact":
         return predicted == normalize(row["answer"])
     return predicted == row["answer"]
+
+
+def answer_sets(examples, groups):
+    """{group: the normalised answers of its examples}, `groups` giving each example's group: the
+    answers an exact answer of that group can take (is_in_format)."""
+    sets = {}
+    for example, group in zip(examples, groups, strict=True):
+        sets.setdefault(group, set()).add(normalize(example["answer"]))
+    return sets
+
+
+def is_in_format(prediction_text, row, exact_answers):
+    """Whether the prediction is an answer of the row's kind (see the module docstring); a row
+    without `answer_type` (the synthetic tasks) is exact, and `exact_answers` (normalised) are
+    those of its group."""
+    answer_type = row.get("answer_type", "exact")
+    predicted = extract_answer(prediction_text, answer_type, row.get("choices"))
+    return predicted in exact_answers if answer_type == "exact" else predicted is not None

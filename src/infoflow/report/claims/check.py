@@ -1,13 +1,17 @@
-"""The papers' claims, one row each: the paper's figure, this run's measurement with a 95% CI, and a
-verdict by a rule stated in the row (results/claims.md for people, claims.csv for machines).
+"""The papers' claims, one row each: the paper's figure, this run's measurement with a 95% CI, its
+minimal detectable effect, its preconditions measured on the run, and a verdict by a rule stated in
+the row (results/claims.md for people, claims.csv for machines).
 
-Each claim is judged by the rules of infoflow.report.claims.verdicts.
+Each claim is judged by the rules of infoflow.report.claims.verdicts, then by its preconditions
+(infoflow.report.claims.preconditions).
 
 Uncertainty comes from infoflow.report.stats, as in the tables: accuracy differences are the
 paired bootstrap (seeds and test items); key shares the Student-t interval over seeds; flux,
 information curves, early exit and betas the two-level bootstrap (run seeds, then prompts /
 sampling seeds / fit seeds). Statistics of the
-curves (the ridge layer, distances, drops) are computed on every bootstrap draw of the curves.
+curves (the ridge layer, distances, drops) are computed on every bootstrap draw of the curves. The
+minimal detectable effect of a part is read off the same interval (infoflow.report.stats), so it
+carries the seed and item (or prompt) variance the verdict does.
 """
 
 import argparse
@@ -16,8 +20,8 @@ from dataclasses import asdict
 import polars as pl
 
 from infoflow.io import write_csv, write_text
-from infoflow.report.claims import inforidge, infosteer
-from infoflow.report.claims.verdicts import VERDICTS, Claim
+from infoflow.report.claims import inforidge, infosteer, preconditions
+from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
 from infoflow.report.markdown import table
@@ -53,15 +57,21 @@ def claims_markdown(claims):
     summary = ", ".join(f"{v}: {counts[v]}" for v in VERDICTS)
     shown = pl.DataFrame({"#": [c.number for c in claims], "claim": [c.claim for c in claims],
                           "paper": [f"{c.paper} ({c.source})" for c in claims], "this run (95% CI)": [c.measurement for c in claims],
-                          "verdict": [f"**{c.verdict}**" for c in claims], "rule": [c.rule for c in claims]})
-    return table(shown, "Claims of InfoSteer and InfoRidge on this run") + f"\n{summary}\n"
+                          "MDE (80% power, two-sided 5%)": [c.mde for c in claims], "preconditions": [c.preconditions for c in claims],
+                          "verdict": [verdict_text(c, emphasis="**") for c in claims],
+                          "rule": [c.rule for c in claims]})
+    title, claims_table = table(shown, "Claims of InfoSteer and InfoRidge on this run").split("\n", 1)  # table() opens with '# title'
+    thresholds = table(preconditions.preconditions_frame(), "Preconditions: thresholds and where they come from")
+    return f"{title}\n\n{VERDICT_WORDS}\n{claims_table}\n{summary}\n\n{thresholds}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steering", required=True, help="results/tables/steering_vs_sft.csv")
     parser.add_argument("--metrics", nargs="*", default=[], help="evaluation metrics files of the runs (predictions CSVs beside them)")
-    parser.add_argument("--base-metrics", nargs="*", default=[], help="the base model's metrics files on the test splits (tags task, method, seed, split)")
+    parser.add_argument("--base-metrics", nargs="*", default=[],
+                        help="the base model's metrics files on the test splits (tags task, method, seed, split; format_rate where recorded)")
+    parser.add_argument("--recall", nargs="?", help="the base model's cloze recall metrics.json (none: recall not measured)")
     parser.add_argument("--key-shares", nargs="*", default=[], help="key-shift JSON files: the base model's and every run's")
     parser.add_argument("--flux-tokens", nargs="*", default=[], help="flux Parquet files of the runs")
     parser.add_argument("--mi", nargs="*", default=[], help="per-run ridge/mi.csv files")
@@ -91,7 +101,9 @@ def main(argv=None):
         "early_exit": read_all(args.early_exit, inforidge.EXIT_SCHEMA),
         "betas": read_all(args.betas, inforidge.BETA_SCHEMA),
         "kernel_settings": settings,
+        "recall": preconditions.read_recall(args.recall),
+        "format_rates": preconditions.read_format_rates(args.base_metrics),
     }
-    claims = all_claims(inputs, args.bootstrap_samples, args.seed)
+    claims = preconditions.applied(all_claims(inputs, args.bootstrap_samples, args.seed), preconditions.measure(inputs))
     write_csv(args.csv, claims_frame(claims))
     write_text(args.markdown, claims_markdown(claims))

@@ -7,13 +7,14 @@ ridge layer, distances, drops) are computed on every bootstrap draw of the curve
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 
 from infoflow.io import DataError
-from infoflow.report.claims.verdicts import (NOT_TESTED, Claim, all_of, beta, ci_rule, draws_estimate, fraction, judged, nats, parts_text,
-                                             points, verdict)
+from infoflow.report.claims.verdicts import (NOT_TESTED, Claim, Part, all_of, beta, ci_rule, draws_estimate, fraction, judge, judged, nats,
+                                             parts_text, points, verdict)
 from infoflow.report.comparison import BASELINE
 from infoflow.report.stats import group_mean, two_level_means
 
@@ -24,6 +25,11 @@ MI_SCHEMA = {"task": pl.String, "method": pl.String, "seed": pl.Int64, "point": 
 KERNEL_SCHEMA = {**MI_SCHEMA, "kernel": pl.String, "sigma": pl.Float64}
 EXIT_SCHEMA = {"task": pl.String, "method": pl.String, "seed": pl.Int64, "point": pl.Int64, "split": pl.String, "layer": pl.Int64,
                "final_norm": pl.Boolean, "accuracy": pl.Float64}
+PAPER_DROP = 0.2721 - 0.0188  # nats, I(Z;Y) at the ridge (layer 10) minus at layer 12, after the final norm (Table 1)
+# Why claims 8, 9 and 12 have no MDE: their statistics are argmax positions or a one-sided gap.
+RIDGE_NO_MDE = "the ridge layer is an argmax over whole layers, so its draws take a few discrete values and have no SE to power a test"
+EXIT_NO_MDE = ("the distance is in whole layers between two argmaxes, and the ID exit gap (best minus last layer) is bounded at 0; "
+               "neither has a normal sampling distribution to read an SE from")
 BETA_SCHEMA = {"task": pl.String, "method": pl.String, "run_seed": pl.Int64, "seed": pl.Int64, "fit_split": pl.String,
                "layer": pl.Int64, "beta": pl.Float64}
 
@@ -90,7 +96,8 @@ def ridge_parts(mi, samples, seed):
     for task in sft_tasks(mi):
         ridges, last = ridge_layer_draws(mi, task, samples, seed)
         estimate = draws_estimate(ridges / last)
-        parts.append((f"{task}, ridge layer {ridges[0]} of {last}, depth fraction", estimate.text(fraction), ridge_band_verdict(estimate)))
+        label = f"{task}, ridge layer {ridges[0]} of {last}, depth fraction"
+        parts.append(Part(label, estimate.text(fraction), ridge_band_verdict(estimate)))
     return parts
 
 
@@ -100,7 +107,7 @@ def claim_ridge_depth(mi, samples, seed):
     parts = ridge_parts(mi, samples, seed)
     if not parts:
         return Claim(number, claim, paper, source, "", NOT_TESTED, f"{RIDGE_RULE}. Not tested: no information curves of SFT runs")
-    return judged(number, claim, paper, source, parts_text(parts), parts, RIDGE_RULE + "; every task")
+    return judged(number, claim, paper, source, parts_text(parts), parts, RIDGE_RULE + "; every task", no_mde=RIDGE_NO_MDE)
 
 
 def early_exit_draws(mi, early_exit, task, samples, seed):
@@ -139,15 +146,15 @@ def claim_ridge_early_exit(mi, early_exit, samples, seed):
         ridges = layers[draws[:, 0].argmax(axis=1)]
         distance = draws_estimate([nearest_best_distance(r, d[2], layers) for r, d in zip(ridges, draws)])
         if math.isnan(distance.value):
-            parts.append((f"{task}, ridge to best OOD exit", "OOD early-exit accuracy is 0 at every layer", NOT_TESTED))
+            parts.append(Part(f"{task}, ridge to best OOD exit", "OOD early-exit accuracy is 0 at every layer", NOT_TESTED))
         else:
-            parts.append((f"{task}, ridge to best OOD exit, layers", distance.text(lambda x: f"{x:.1f}"), verdict(distance, 1, "<=")))
+            parts.append(Part(f"{task}, ridge to best OOD exit, layers", distance.text(lambda x: f"{x:.1f}"), verdict(distance, 1, "<=")))
         if draws[0, 1].max() <= 0:
-            parts.append((f"{task}, ID exit peak", "ID early-exit accuracy is 0 at every layer", NOT_TESTED))
+            parts.append(Part(f"{task}, ID exit peak", "ID early-exit accuracy is 0 at every layer", NOT_TESTED))
         else:
             id_gap = draws_estimate(draws[:, 1].max(axis=1) - draws[:, 1, -1])
-            parts.append((f"{task}, best minus last-layer ID exit, points", id_gap.text(points), verdict(id_gap, 0, "<=")))
-    return judged(number, claim, paper, source, parts_text(parts), parts, rule)
+            parts.append(Part(f"{task}, best minus last-layer ID exit, points", id_gap.text(points), verdict(id_gap, 0, "<=")))
+    return judged(number, claim, paper, source, parts_text(parts), parts, rule, no_mde=EXIT_NO_MDE)
 
 
 def claim_raw_last_layer(mi, samples, seed):
@@ -166,7 +173,7 @@ def claim_raw_last_layer(mi, samples, seed):
         draws = two_level_means(curves[None], samples, seed)[:, 0]
         peak = draws[:, index].max(axis=1)
         drop = draws_estimate(peak - draws[:, index[-1]])
-        parts.append((f"{task}, drop to the raw last layer, nats", drop.text(nats), verdict(drop, 0, ">")))
+        parts.append(judge(f"{task}, drop to the raw last layer, nats", drop, nats, 0, ">", PAPER_DROP))
         if (True, layers.max()) in keys:
             normed = draws_estimate(peak - draws[:, keys.index((True, layers.max()))])
             context.append(f"{task}, drop to the last layer after the final norm: {normed.text(nats)}")
@@ -193,13 +200,14 @@ def claim_residual_scaling(mi, betas, samples, seed):
                                             for s in ("ood", "id"))
         draws = two_level_means((ood - fit_id)[None], samples, seed)[:, 0]
         last = draws_estimate(draws[:, -1])
-        parts.append((f"{task}, last block {blocks[-1]}", last.text(beta), verdict(last, 0, "<")))
+        parts.append(judge(f"{task}, last block {blocks[-1]}", last, beta, 0, "<"))
         ridge = ridge_layer_draws(mi, task, 0, seed)[0][0]
         if ridge in blocks[:-1]:
             at_ridge = draws_estimate(draws[:, blocks.index(ridge)])
-            parts.append((f"{task}, ridge block {ridge}", at_ridge.text(beta), verdict(at_ridge, 0, ">")))
+            parts.append(judge(f"{task}, ridge block {ridge}", at_ridge, beta, 0, ">"))
         else:
-            parts.append((f"{task}, ridge block", f"the ridge is layer {ridge}: no block but the last or none is the ridge's", NOT_TESTED))
+            parts.append(Part(f"{task}, ridge block", f"the ridge is layer {ridge}: no block but the last or none is the ridge's",
+                              NOT_TESTED))
     return judged(number, claim, paper, source, parts_text(parts), parts, rule)
 
 
@@ -213,9 +221,9 @@ def claim_kernels(settings, samples, seed):
     if missing:
         return Claim(number, claim, paper, source, "", NOT_TESTED,
                      f"{rule}. Not tested: I(Z;Y) was estimated with {run or 'no kernel'} only; {' and '.join(missing)} not run")
-    parts = [(f"{kernel} sigma {sigma:g}, {label}", text, v)
-             for kernel, sigma, mi in settings for label, text, v in ridge_parts(mi, samples, seed)]
+    parts = [replace(part, label=f"{kernel} sigma {sigma:g}, {part.label}")
+             for kernel, sigma, mi in settings for part in ridge_parts(mi, samples, seed)]
     widths = {kernel: len({sigma for k, sigma, _ in settings if k == kernel}) for kernel, _, _ in settings}
     note = "" if any(n > 1 for n in widths.values()) else " (one width per kernel: widths not varied)"
-    return judged(number, claim, paper, source, parts_text(parts) + note, parts, rule)
+    return judged(number, claim, paper, source, parts_text(parts) + note, parts, rule, no_mde=RIDGE_NO_MDE)
 
