@@ -12,8 +12,10 @@ one (snappy, plain encoding), the writer's (zstd, byte-stream split), and that w
 residual column (derivable from `hidden` unless only the normed last layer is kept).
 
     python benchmarks/activation_dtype.py --data resources/base-<key>/data \\
-        --run modular=results/default/runs/modular/sft/seed0/checkpoints \\
-        --run knowledge=results/default/runs/knowledge/sft/seed0/checkpoints [--config config.yaml]
+        --run modular=<checkpoints folder> --run knowledge=<checkpoints folder> [--config config.yaml]
+
+where a checkpoints folder is `<folder>/checkpoints` of a run in results/<run>/runs.csv, kept with
+inforidge.keep_checkpoints: true.
 """
 
 import argparse

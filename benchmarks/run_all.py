@@ -72,9 +72,10 @@ def default_run_folders():
     if not RUN_INDEX.exists():
         return []
     with RUN_INDEX.open(newline="") as f:
-        runs = [REPO / row["folder"] for row in csv.DictReader(f)]
-    worlds = {run.parents[3] for run in runs}  # resources/base-<key>/runs/<task>/<method>/<key>/seed<seed>
-    return [REPO / "results/default", *(w / "benchmarks" for w in worlds), *(w / "base" for w in worlds), *runs]
+        rows = list(csv.DictReader(f))
+    stages = {REPO / folder for row in rows for column, folder in row.items() if folder and column not in ("task", "method", "seed")}
+    worlds = {REPO / row["folder"].split("/runs/")[0] for row in rows}  # resources/base-<key>
+    return [REPO / "results/default", *(w / "benchmarks" for w in worlds), *(w / "base" for w in worlds), *stages]
 
 
 def last_run_wall_time(folders):
@@ -82,7 +83,7 @@ def last_run_wall_time(folders):
     the benchmark files under `folders`: each file's mtime is its job's end, minus its `s` column
     its start."""
     spans = []
-    for path in (p for folder in folders for p in folder.rglob("*.tsv")):
+    for path in (p for folder in folders for p in folder.glob("**/*.tsv" if folder.name in ("benchmarks", "base") else "*.tsv")):
         lines = path.read_text().splitlines()
         if len(lines) >= 2:
             seconds = float(lines[1].split("\t")[0])

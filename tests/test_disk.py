@@ -73,9 +73,10 @@ def test_every_part_of_the_smoke_config_in_bytes():
         "activations": runs * points * 2 * 16 * 9 * 32 * 4,
         "other": runs * 0.5e6 + 40e6,
     }
-    assert result.temporary == {"InfoRidge checkpoints": 2 * points * model, "resume checkpoints": 2 * 2 * model * 3}
+    assert result.temporary == {"InfoRidge checkpoints": 2 * points * model, "resume checkpoints": 2 * 2 * model * 3,
+                                "staged InfoRidge checkpoints": 2 * points * model}
     assert result.total == 8 * 114_560 + 114_560 + 884_736 + 44_000_000 and not result.missing
-    assert result.peak == result.total + 687_360 + 1_374_720
+    assert result.peak == result.total + 687_360 + 1_374_720 + 687_360
 
 
 def test_the_settings_that_change_the_bytes():
@@ -146,7 +147,8 @@ def test_describe_gives_what_stays_and_the_most_at_once():
     assert lines == [
         "disk estimate: 0.05 GB kept (final models 0.00 GB, base model 0.00 GB, activations 0.00 GB, other 0.04 GB); "
         "28,640 parameters from base_model's shape",
-        "disk estimate: at most 0.05 GB at once, with InfoRidge checkpoints 0.00 GB, resume checkpoints 0.00 GB deleted during the run",
+        "disk estimate: at most 0.05 GB at once, with InfoRidge checkpoints 0.00 GB, resume checkpoints 0.00 GB, "
+        "staged InfoRidge checkpoints 0.00 GB deleted during the run",
     ]
 
 
@@ -162,8 +164,9 @@ def test_refusals_name_the_budget_or_the_free_space(tmp_path, monkeypatch):
     monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 10**7, 10**7))
     with pytest.raises(disk.DiskBudgetError) as error:
         disk.check(result, folder, budget_gb=1)
-    assert str(error.value).startswith(f"the run needs about 0.05 GB of disk at most, over the 0.01 GB free for {folder}; free space there")
+    assert str(error.value).startswith(f"the run needs about 0.05 GB more disk at most, over the 0.01 GB free for {folder}; free space there")
     assert "\n" not in str(error.value)
+    disk.check(result, folder, budget_gb=1, written=result.peak - 10**6)  # a rerun: most of it is on disk already
 
 
 def test_the_module_loads_without_torch():

@@ -93,7 +93,7 @@ with parquet.writer({str(out)!r}, schema) as write:
 # (polars frames write with write_csv / write_parquet / sink_*; a bare write_csv(...) is infoflow.io's.)
 WRITERS = {"to_csv", "to_parquet", "write_csv", "write_parquet", "sink_csv", "sink_parquet", "savefig", "write_text",
            "write_bytes", "ParquetWriter", "write_table", "save_pretrained"}
-UNREAD = {("trainer", "open")}
+UNREAD = {("resume", "open")}  # the resume folder's marker and fingerprint (training.resume)
 
 
 def unsafe_writes(path):

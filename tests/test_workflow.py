@@ -167,6 +167,14 @@ def test_the_base_model_is_evaluated_few_shot_with_a_format_rate(smoke_run):
     assert measured["demonstrations"] == 2 and 0 <= measured["accuracy"] <= measured["format_rate"] <= 1
 
 
+def test_settings_that_change_no_shared_output_rerun_no_shared_job(smoke_run, tmp_path):
+    # The flux page's prompt count is the report's; the Trainer's tracker is where progress goes.
+    overlay = tmp_path / "report_only.yaml"
+    overlay.write_text(yaml.safe_dump({"flux": {"render_prompts": 1}, "training": {"report_to": "tensorboard"}}))
+    result = snakemake(smoke_run, "-n", "--configfile", "config.yaml", overlay)
+    assert job_counts(result.stdout + result.stderr) == {"flux_tables": 1, "flux_figures": 1, **CONFIG_RECORD, "all": 1}
+
+
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
         assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1,

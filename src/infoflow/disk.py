@@ -175,6 +175,9 @@ def estimate(config, runs, seeds, concurrent_runs=None):
         result.temporary["InfoRidge checkpoints"] = live * points * model
     if config["resume_every_steps"] > 0:
         result.temporary["resume checkpoints"] = live * 2 * model * (1 + ADAM_STATES)
+        # A resumable job keeps its InfoRidge checkpoints with its resume checkpoints and copies
+        # them out at its end (posttrain.finetune.publish): both copies exist for a moment.
+        result.temporary["staged InfoRidge checkpoints"] = live * points * model
     rows = layers + (2 if extraction["last_layer"] == "both" else 1)
     vectors = SPLITS * extraction["examples"] * (2 * rows + 1) * width
     result.kept["activations"] = n_runs * points * vectors * VECTOR_BYTES[extraction.get("dtype", "float32")]
@@ -205,14 +208,16 @@ def existing_folder(folder):
     return folder
 
 
-def check(result, folder, budget_gb=None):
+def check(result, folder, budget_gb=None, written=0):
     """DiskBudgetError if the most the run has on disk at once exceeds `budget_gb` (disk_budget_gb;
-    None: no budget) or the free space of the file system of `folder`."""
+    None: no budget), or if what it has yet to write (that, less the `written` bytes of its outputs
+    already on disk) exceeds the free space of the file system of `folder`."""
     need = gigabytes(result.peak) + (" (partial)" if result.missing else "")
     if budget_gb is not None and result.peak > budget_gb * GB:
         raise DiskBudgetError(f"the run needs about {need} of disk at most, over disk_budget_gb: {budget_gb:g}; "
                               f"raise it, or {LESS}")
     free = shutil.disk_usage(existing_folder(folder)).free
-    if result.peak > free:
-        raise DiskBudgetError(f"the run needs about {need} of disk at most, over the {gigabytes(free)} free for {folder}; "
+    if result.peak - written > free:
+        more = gigabytes(result.peak - written) + (" (partial)" if result.missing else "")
+        raise DiskBudgetError(f"the run needs about {more} more disk at most, over the {gigabytes(free)} free for {folder}; "
                               f"free space there, or {LESS}")

@@ -65,7 +65,6 @@ rule pretrain_base_model:
         model=config["base_model"],
         resume_every=config["resume_every_steps"],
         resume_dir=f"{WORLD}/resume",
-        report_to=REPORT_TO,
     shell:
         GPU_JOB
         + "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
@@ -76,7 +75,7 @@ rule pretrain_base_model:
         " --warmup-steps {params.model[warmup_steps]} --weight-decay {params.model[weight_decay]}"
         " --epochs {params.model[epochs]} --seed {params.model[seed]} --threads {threads}"
         " --resume-dir {params.resume_dir} --resume-every {params.resume_every}"
-        " {params.report_to} --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
+        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
 
 
 rule knowledge_recall:

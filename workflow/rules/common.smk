@@ -93,24 +93,6 @@ POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
 RUNS = [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", TASKS)]
 
 
-def check_disk_budget():
-    """Before any job: print the disk this config writes (infoflow.disk; a fresh run's, so an upper
-    bound when runs share folders), and stop in one line if the most at once exceeds disk_budget_gb
-    or the free space. Once, in the main process (not again in every cluster job)."""
-    if not workflow.is_main_process:
-        return
-    settings = workflow.resource_settings
-    # Runs holding checkpoints at once: those training and those awaiting their (prioritised)
-    # extraction; all of them when no job count is given (e.g. --rulegraph).
-    jobs = settings.nodes or settings.cores
-    disk = estimate_disk(config, RUNS, SEEDS, concurrent_runs=2 * jobs if jobs else None)
-    print(describe_disk(disk), file=sys.stderr)
-    try:
-        check_disk(disk, "resources", config["disk_budget_gb"])
-    except DiskBudgetError as e:
-        sys.exit(f"disk error: {e}")
-
-
 # Runs of the task whose token flux is analysed.
 FLUX_RUNS = [(t, m) for t, m in RUNS if t == config["flux"]["task"]]
 # Runs whose InfoRidge residual scaling coefficients are fitted.
@@ -162,8 +144,9 @@ BASE_MODEL_OPTIONS = MODEL_OPTIONS + (
     if config["base_model"].get("revision")
     else ""
 )
-# Trainer reporting (none, tensorboard, wandb, mlflow) of every training stage.
-REPORT_TO = f"--report-to {config['training']['report_to']}"
+# Trainer reporting (none, tensorboard, wandb, mlflow) of every training stage, through the
+# environment (infoflow.training.trainer.REPORT_TO_VARIABLE): not a param, so not a rerun trigger.
+os.environ.update(INFOFLOW_REPORT_TO=config["training"]["report_to"])
 
 
 def base_model_arg(wildcards, input):
@@ -188,131 +171,8 @@ def accuracy_groups(wildcards):
     return "source" if wildcards.task in DATASET_TASKS else "attribute"
 
 
-def sft_settings(task):
-    """The post-training settings of one task: editing another task's epochs does not rerun it."""
-    settings = dict(config["sft"])
-    settings["epochs"] = config["sft"]["epochs"][task]
-    settings.setdefault("max_length", 0)  # 0: no limit
-    settings.setdefault("precision", "auto")
-    return settings
-
-
-def without(entry, *keys):
-    return {k: v for k, v in entry.items() if k not in keys}
-
-
-def stage_settings(task, method=None):
-    """What each stage's outputs for `task` (and `method`) depend on, beyond the base model and the
-    stages before it: the key of its folder (`stage_keys`)."""
-    loading, ridge = config["model_loading"], RIDGE
-    tests = [data_file(task, split) for split in TEST_SPLITS]
-    settings = {
-        "evaluation": (tests, config["evaluation"], loading),
-        "base_evaluation": (
-            tests,
-            data_file(task, "train"),
-            config["evaluation"],
-            config["base_evaluation"],
-            loading,
-        ),
-        "extraction": (tests, ridge["extraction"], loading),
-        "mi": (ridge["mi"], ridge["probe_seed"]),
-        "kernels": (
-            ridge["kernel_checks"],
-            [ridge["mi"][k] for k in ("examples", "sample_seeds", "alpha")],
-        ),
-        "scaling": (tests, without(ridge["residual_scaling"], "methods"), loading),
-        "flux": (
-            data_file(FLUX["task"], FLUX["prompts"]),
-            without(FLUX, "render_prompts"),
-            loading,
-        ),
-        "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT, loading),
-    }
-    if method:
-        entry = without(config["methods"][method], "tasks")
-        train = data_file(task, "train")
-        # How the devices share the model does not change what is trained (tests/test_distributed.py);
-        # their number does (batch_size is per device).
-        sft = without(sft_settings(task), "sharding")
-        settings["train"] = (train, sft, entry, ridge["checkpoints"], loading)
-    return settings
-
-
-def stage_keys(task, method=None):
-    return {stage: settings_key(value) for stage, value in stage_settings(task, method).items()}
-
-
-# Each post-training run (task, method, seed) and everything measured on it live in <world>/runs/,
-# each stage in a folder named by the key of its settings (and nested in the folder of the stages it
-# reads): a run of another name with equal settings finds them there, and changing one method's or
-# one stage's settings makes new folders for that method or stage, and for those after it, only.
-CHAIN = "<world>/runs/{task}/{method}/{train}/seed{seed}"
-
-
-# The activations of a run's checkpoints, and the analyses of them.
-ACTIVATIONS = f"{CHAIN}/activations-{{extraction}}"
-
-
-def keep_or_temp(checkpoints):
-    """InfoRidge checkpoint folders are intermediate: deleted once extracted, unless kept (config)."""
-    return [
-        directory(folder) if RIDGE["keep_checkpoints"] else temp(directory(folder))
-        for folder in checkpoints
-    ]
-
-
-def run_files(pattern, runs=RUNS, **wildcards):
-    """`pattern` filled for every (task, method) of `runs` and seed, with the stage keys of each
-    (and any extra wildcard lists)."""
-    return [
-        path
-        for task, method in runs
-        for path in expand(
-            pattern, task=task, method=method, seed=SEEDS, **stage_keys(task, method), **wildcards
-        )
-    ]
-
-
 # Method-entry keys that are not the method's parameters.
 NOT_PARAMETERS = ("kind", "tasks", "at_eval")
-
-
-def run_index():
-    """A row per post-training run: its folder in <world>/runs/ and the folder of each stage's
-    outputs there (empty where the stage does not run on it)."""
-
-    def folder(pattern, task, method, seed, runs=RUNS):
-        if (task, method) not in runs:
-            return ""
-        keys = stage_keys(task, method)
-        return expand(
-            pattern.replace("<world>", WORLD), task=task, method=method, seed=seed, **keys
-        )[0]
-
-    return [
-        {
-            "task": task,
-            "method": method,
-            "seed": seed,
-            "folder": folder(CHAIN, task, method, seed),
-            "evaluation": folder(f"{CHAIN}/eval-{{evaluation}}", task, method, seed),
-            "activations": folder(ACTIVATIONS, task, method, seed),
-            "ridge": folder(f"{ACTIVATIONS}/ridge-{{mi}}", task, method, seed),
-            "kernels": folder(
-                f"{ACTIVATIONS}/kernels-{{kernels}}", task, method, seed, KERNEL_RUNS
-            ),
-            "residual_scaling": folder(
-                f"{CHAIN}/residual_scaling-{{scaling}}", task, method, seed, SCALED_RUNS
-            ),
-            "flux": folder(f"{CHAIN}/flux-{{flux}}", task, method, seed, FLUX_RUNS),
-            "key_shares": folder(
-                f"{CHAIN}/key_shares-{{key_shift}}", task, method, seed, KEY_SHIFT_RUNS
-            ),
-        }
-        for task, method in RUNS
-        for seed in SEEDS
-    ]
 
 
 def method_args(entry):

@@ -9,7 +9,7 @@ rule evaluate:
     output:
         predictions=[
             run_result(
-                f"{CHAIN}/eval-{{evaluation}}/{split}.csv",
+                f"{EVALUATION}/{split}.csv",
                 "InfoSteer",
                 "Predictions, per run",
                 "predictions",
@@ -17,13 +17,11 @@ rule evaluate:
             )
             for split in TEST_SPLITS
         ],
-        metrics=expand(
-            f"{CHAIN}/eval-{{evaluation}}/{{split}}.json", split=TEST_SPLITS, allow_missing=True
-        ),
+        metrics=expand(f"{EVALUATION}/{{split}}.json", split=TEST_SPLITS, allow_missing=True),
     log:
-        f"{CHAIN}/eval-{{evaluation}}/evaluate.log",
+        f"{EVALUATION}/evaluate.log",
     benchmark:
-        f"{CHAIN}/eval-{{evaluation}}/evaluate.tsv"
+        f"{EVALUATION}/evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1

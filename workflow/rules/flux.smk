@@ -6,11 +6,11 @@ rule token_flux:
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("infosteer.flux"),
     output:
-        f"{CHAIN}/flux-{{flux}}/tokens.parquet",
+        f"{TOKEN_FLUX}/tokens.parquet",
     log:
-        f"{CHAIN}/flux-{{flux}}/token_flux.log",
+        f"{TOKEN_FLUX}/token_flux.log",
     benchmark:
-        f"{CHAIN}/flux-{{flux}}/token_flux.tsv"
+        f"{TOKEN_FLUX}/token_flux.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -20,7 +20,7 @@ rule token_flux:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        flux=FLUX,
+        flux=without(FLUX, "render_prompts"),
     shell:
         GPU_JOB
         + "python -m infoflow.infosteer.flux --model $(dirname {input.weights}) --prompts {input.prompts}"
@@ -33,7 +33,7 @@ rule token_flux:
 rule flux_tables:
     """Flux per token class and method (bootstrap CIs, paired comparison with SFT), per-layer profiles, HTML rendering."""
     input:
-        tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
+        tokens=run_files(f"{TOKEN_FLUX}/tokens.parquet", runs=FLUX_RUNS),
         prompts=data_file(FLUX["task"], FLUX["prompts"]),
         code=code("report.flux_tables"),
     output:
@@ -89,7 +89,7 @@ rule flux_tables:
 rule flux_figures:
     """Bars of flux per class and method; the first responses coloured by flux."""
     input:
-        tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
+        tokens=run_files(f"{TOKEN_FLUX}/tokens.parquet", runs=FLUX_RUNS),
         classes="<results>/tables/flux_classes.csv",
         code=code("report.flux_figures"),
     output:

@@ -1,7 +1,5 @@
 # Key-region shares of every run of the analysed task.
-KEY_SHIFT_RUN_SHARES = run_files(
-    f"{CHAIN}/key_shares-{{key_shift}}/shares.json", runs=KEY_SHIFT_RUNS
-)
+KEY_SHIFT_RUN_SHARES = run_files(f"{KEY_SHARES}/shares.json", runs=KEY_SHIFT_RUNS)
 # The base model's shares, the reference of the runs'.
 BASE_KEY_SHARES = f"<world>/base/key_shift-{stage_keys(KEY_SHIFT['task'])['key_shift']}/shares.json"
 
@@ -45,11 +43,11 @@ rule key_shares:
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
-        shares=f"{CHAIN}/key_shares-{{key_shift}}/shares.json",
+        shares=f"{KEY_SHARES}/shares.json",
     log:
-        f"{CHAIN}/key_shares-{{key_shift}}/key_shares.log",
+        f"{KEY_SHARES}/key_shares.log",
     benchmark:
-        f"{CHAIN}/key_shares-{{key_shift}}/key_shares.tsv"
+        f"{KEY_SHARES}/key_shares.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1

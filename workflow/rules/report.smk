@@ -1,6 +1,6 @@
 # The evaluation metrics files the tables and the claims read: every run's, and the base model's.
-RUN_METRICS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.json", split=TEST_SPLITS)
-RUN_PREDICTIONS = run_files(f"{CHAIN}/eval-{{evaluation}}/{{split}}.csv", split=TEST_SPLITS)
+RUN_METRICS = run_files(f"{EVALUATION}/{{split}}.json", split=TEST_SPLITS)
+RUN_PREDICTIONS = run_files(f"{EVALUATION}/{{split}}.csv", split=TEST_SPLITS)
 BASE_EVALUATIONS = [
     f"<world>/base/{task}/eval-{stage_keys(task)['base_evaluation']}/{split}"
     for task in TASKS
@@ -143,11 +143,11 @@ rule claims:
         base_predictions=[f"{path}.csv" for path in BASE_EVALUATIONS],
         recall=RECALL_METRICS,
         key_shares=[BASE_KEY_SHARES, *KEY_SHIFT_RUN_SHARES],
-        flux_tokens=run_files(f"{CHAIN}/flux-{{flux}}/tokens.parquet", runs=FLUX_RUNS),
-        mi=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv"),
-        early_exit=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv"),
-        betas=run_files(f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv", runs=SCALED_RUNS),
-        kernels=run_files(f"{ACTIVATIONS}/kernels-{{kernels}}/kernels.csv", runs=KERNEL_RUNS),
+        flux_tokens=run_files(f"{TOKEN_FLUX}/tokens.parquet", runs=FLUX_RUNS),
+        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv"),
+        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv"),
+        betas=run_files(f"{RESIDUAL_SCALING}/betas.csv", runs=SCALED_RUNS),
+        kernels=run_files(f"{KERNELS}/kernels.csv", runs=KERNEL_RUNS),
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),

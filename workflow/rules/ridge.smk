@@ -41,27 +41,27 @@ rule ridge_analysis:
         code=code("inforidge.ridge"),
     output:
         mi=run_result(
-            f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv",
+            f"{RIDGE_ANALYSIS}/mi.csv",
             "InfoRidge",
             "Information per layer, per run",
             "ridge_run",
         ),
         early_exit=run_result(
-            f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv",
+            f"{RIDGE_ANALYSIS}/early_exit.csv",
             "InfoRidge",
             "Early exit, per run",
             "ridge_run",
         ),
         probes=run_result(
-            f"{ACTIVATIONS}/ridge-{{mi}}/probes.csv",
+            f"{RIDGE_ANALYSIS}/probes.csv",
             "InfoRidge",
             "Linear probes, per run",
             "ridge_run",
         ),
     log:
-        f"{ACTIVATIONS}/ridge-{{mi}}/ridge.log",
+        f"{RIDGE_ANALYSIS}/ridge.log",
     benchmark:
-        f"{ACTIVATIONS}/ridge-{{mi}}/ridge.tsv"
+        f"{RIDGE_ANALYSIS}/ridge.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -84,11 +84,11 @@ rule kernel_check:
         activations=f"{ACTIVATIONS}/point{POINTS[-1]}.parquet",
         code=code("inforidge.kernel_check"),
     output:
-        f"{ACTIVATIONS}/kernels-{{kernels}}/kernels.csv",
+        f"{KERNELS}/kernels.csv",
     log:
-        f"{ACTIVATIONS}/kernels-{{kernels}}/kernel_check.log",
+        f"{KERNELS}/kernel_check.log",
     benchmark:
-        f"{ACTIVATIONS}/kernels-{{kernels}}/kernel_check.tsv"
+        f"{KERNELS}/kernel_check.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -114,16 +114,16 @@ rule fit_residual_scaling:
         code=code("inforidge.residual_scaling"),
     output:
         betas=run_result(
-            f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv",
+            f"{RESIDUAL_SCALING}/betas.csv",
             "InfoRidge",
             "Residual scaling, per run",
             "residual_scaling",
         ),
-        summary=f"{CHAIN}/residual_scaling-{{scaling}}/summary.json",
+        summary=f"{RESIDUAL_SCALING}/summary.json",
     log:
-        f"{CHAIN}/residual_scaling-{{scaling}}/fit.log",
+        f"{RESIDUAL_SCALING}/fit.log",
     benchmark:
-        f"{CHAIN}/residual_scaling-{{scaling}}/fit.tsv"
+        f"{RESIDUAL_SCALING}/fit.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -133,29 +133,28 @@ rule fit_residual_scaling:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        fit=RIDGE["residual_scaling"],
-        report_to=REPORT_TO,
+        fit=without(RIDGE["residual_scaling"], "methods"),
     shell:
         GPU_JOB
         + "python -m infoflow.inforidge.residual_scaling --model $(dirname {input.weights}) --id {input.id} --ood {input.ood}"
         " --seeds {params.fit[seeds]} --fit-fraction {params.fit[fit_fraction]} --batch-size {params.fit[batch_size]}"
         " --learning-rate {params.fit[learning_rate]} --epochs {params.fit[epochs]} --threads {threads} {params.model_options}"
         " --tags task={wildcards.task} method={wildcards.method} seed={wildcards.seed}"
-        " {params.report_to} --out {output.betas} --summary {output.summary} > {log} 2>&1"
+        " --out {output.betas} --summary {output.summary} > {log} 2>&1"
 
 
 rule ridge_tables:
     """InfoRidge tables over runs: information per layer (Table 1's shape), ridge layers, residual scaling."""
     input:
-        mi=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/mi.csv"),
-        early_exit=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/early_exit.csv"),
-        probes=run_files(f"{ACTIVATIONS}/ridge-{{mi}}/probes.csv"),
+        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv"),
+        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv"),
+        probes=run_files(f"{RIDGE_ANALYSIS}/probes.csv"),
         betas=run_files(
-            f"{CHAIN}/residual_scaling-{{scaling}}/betas.csv",
+            f"{RESIDUAL_SCALING}/betas.csv",
             runs=SCALED_RUNS,
         ),
         summaries=run_files(
-            f"{CHAIN}/residual_scaling-{{scaling}}/summary.json",
+            f"{RESIDUAL_SCALING}/summary.json",
             runs=SCALED_RUNS,
         ),
         code=code("report.ridge_tables"),

@@ -27,8 +27,7 @@ rule finetune:
         model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
         at_eval=lambda w: "--at-eval" if method_entry(w).get("at_eval") else "",
-        report_to=REPORT_TO,
-        method=method_entry,
+        method=lambda w: without(method_entry(w), "tasks"),
         sft=lambda w: sft_settings(w.task),
         checkpointing="--gradient-checkpointing" if config["sft"]["gradient_checkpointing"] else "",
         seed=lambda w: int(w.seed),
@@ -53,4 +52,4 @@ rule finetune:
         " --checkpoints {params.checkpoints} --checkpoint-dir {params.run_dir}/checkpoints"
         " --resume-dir {params.run_dir}/resume"
         " --resume-every {params.resume_every}"
-        " {params.report_to} --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"
+        " --out $(dirname {output.weights}) --history {output.history} > {log} 2>&1"

@@ -48,9 +48,14 @@ def add_arguments(parser):
     add_report_argument(parser)
 
 
+# The workflow sets the tracker in the environment, not on the command line: where progress is
+# reported does not change what a job computes, so changing it must not rerun the job.
+REPORT_TO_VARIABLE = "INFOFLOW_REPORT_TO"
+
+
 def add_report_argument(parser):
     """`--report-to`, for stages that build their Trainer settings in code (residual scaling)."""
-    parser.add_argument("--report-to", choices=REPORT_TO, default="none",
+    parser.add_argument("--report-to", choices=REPORT_TO, default=os.environ.get(REPORT_TO_VARIABLE, "none"),
                         help="also report the training logs to this tracker (tensorboard: to $TENSORBOARD_LOGGING_DIR)")
 
 
