@@ -127,8 +127,10 @@ class SteeredTrainer(CheckedTrainer):
         count = self.positions(inputs)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.steering.method == "regularization":
-            # This micro-batch's part of the mean (its weight first: exactly 1 on one device without accumulation).
-            share = self.steering.entropy() * (count / self.update_positions)
+            # This micro-batch's part of the mean. Its weight is divided in Python, where a count over
+            # itself is exactly 1 (torch's scalar / tensor is not), so one device without accumulation
+            # trains exactly as the plain mean does.
+            share = self.steering.entropy() * (count / self.update_positions.item())
             # Processes average their gradients, so each one's part counts n times (the Trainer's LM loss rule).
             term = self.steering.lam * share * self.accelerator.num_processes
             # Unless the LM loss was normalised over the accumulation window, the Trainer divides
