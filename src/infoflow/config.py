@@ -239,10 +239,10 @@ def main():
     """Write a run's merged, validated config (given as JSON) to a YAML file, for its results folder,
     and the index of its per-run folders (JSON rows, one per task, method and seed) to a CSV file."""
     import argparse
-    import csv
-    import io
 
-    from infoflow.io import write_text
+    import polars as pl
+
+    from infoflow.io import write_csv, write_text
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--config-json", required=True)
@@ -251,12 +251,7 @@ def main():
     parser.add_argument("--runs", required=True)
     args = parser.parse_args()
     write_text(args.out, yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
-    rows = json.loads(args.runs_json)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(args.runs, text.getvalue())
+    write_csv(args.runs, pl.DataFrame(json.loads(args.runs_json)))
 
 
 if __name__ == "__main__":
