@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: reproduce test rulegraph benchmarks gpu-check
+.PHONY: reproduce test sweep rulegraph benchmarks gpu-check
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ reproduce: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	python -m pytest -q
+
+# The effect map (docs/experiments.md#sweeps): every point of SWEEP as its own named run through
+# PROFILE, one after another, then results/<sweep>/effect_map.png; ARGS go to Snakemake (-n: plan only).
+SWEEP ?= presets/sweeps/worlds.yaml
+PROFILE ?= workflow/profiles/local
+ARGS ?=
+sweep: $(VENV)/.installed
+	python -m infoflow.report.sweep $(SWEEP) --profile $(PROFILE) $(ARGS)
 
 # The rule graph in docs/methods.md, linked from README.md (needs graphviz's `dot`: apt-get install graphviz).
 rulegraph: $(VENV)/.installed

@@ -1,6 +1,7 @@
 """The papers' claims, one row each: the paper's figure, this run's measurement with a 95% CI, its
 minimal detectable effect, its preconditions measured on the run, and a verdict by a rule stated in
-the row (results/claims.md for people, claims.csv for machines).
+the row (results/claims.md for people, claims.csv for machines), and each judged part of a claim
+with its estimate, CI, MDE and verdict as numbers (claims_parts.csv, which the sweep's effect map reads).
 
 Each claim is judged by the rules of infoflow.report.claims.verdicts, then by its preconditions
 (infoflow.report.claims.preconditions).
@@ -15,7 +16,6 @@ carries the seed and item (or prompt) variance the verdict does.
 """
 
 import argparse
-from dataclasses import asdict
 
 import polars as pl
 
@@ -48,8 +48,22 @@ def all_claims(inputs, samples, seed):
     ]
 
 
+CLAIM_COLUMNS = tuple(name for name in Claim.__dataclass_fields__ if name != "parts")
+# claims_parts.csv: the numbers in the part's unit (points, nats or none), nan (an empty cell) where
+# a part has no estimate or MDE; paper empty where the paper gives no figure.
+PART_SCHEMA = {"number": pl.String, "part": pl.String, "value": pl.Float64, "low": pl.Float64, "high": pl.Float64, "unit": pl.String,
+               "verdict": pl.String, "mde": pl.Float64, "paper": pl.Float64, "claim_verdict": pl.String}
+
+
 def claims_frame(claims):
-    return pl.DataFrame([asdict(c) for c in claims], schema={name: pl.String for name in Claim.__dataclass_fields__})
+    return pl.DataFrame([{name: getattr(c, name) for name in CLAIM_COLUMNS} for c in claims], schema={name: pl.String for name in CLAIM_COLUMNS})
+
+
+def parts_frame(claims):
+    """One row per judged part of every claim, with the claim's own verdict (after its preconditions)."""
+    rows = [{"number": c.number, "part": p.label, **p.numbers(), "verdict": p.verdict, "claim_verdict": c.verdict}
+            for c in claims for p in c.parts]
+    return pl.DataFrame(rows, schema=PART_SCHEMA)
 
 
 def claims_markdown(claims):
@@ -84,6 +98,7 @@ def main(argv=None):
     add_bootstrap_arguments(parser)
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--csv", required=True)
+    parser.add_argument("--parts", help="claims_parts.csv: every judged part's numbers (none: not written)")
     args = parser.parse_args(argv)
     mi = read_all(args.mi, inforidge.MI_SCHEMA)
     other_kernels = read_all(args.kernel_mi, inforidge.KERNEL_SCHEMA)
@@ -106,4 +121,6 @@ def main(argv=None):
     }
     claims = preconditions.applied(all_claims(inputs, args.bootstrap_samples, args.seed), preconditions.measure(inputs))
     write_csv(args.csv, claims_frame(claims))
+    if args.parts:
+        write_csv(args.parts, parts_frame(claims))
     write_text(args.markdown, claims_markdown(claims))

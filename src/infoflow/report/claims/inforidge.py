@@ -97,7 +97,7 @@ def ridge_parts(mi, samples, seed):
         ridges, last = ridge_layer_draws(mi, task, samples, seed)
         estimate = draws_estimate(ridges / last)
         label = f"{task}, ridge layer {ridges[0]} of {last}, depth fraction"
-        parts.append(Part(label, estimate.text(fraction), ridge_band_verdict(estimate)))
+        parts.append(Part(label, estimate.text(fraction), ridge_band_verdict(estimate), fmt=fraction, estimate=estimate))
     return parts
 
 
@@ -148,12 +148,14 @@ def claim_ridge_early_exit(mi, early_exit, samples, seed):
         if math.isnan(distance.value):
             parts.append(Part(f"{task}, ridge to best OOD exit", "OOD early-exit accuracy is 0 at every layer", NOT_TESTED))
         else:
-            parts.append(Part(f"{task}, ridge to best OOD exit, layers", distance.text(lambda x: f"{x:.1f}"), verdict(distance, 1, "<=")))
+            parts.append(Part(f"{task}, ridge to best OOD exit, layers", distance.text(lambda x: f"{x:.1f}"), verdict(distance, 1, "<="),
+                              estimate=distance))
         if draws[0, 1].max() <= 0:
             parts.append(Part(f"{task}, ID exit peak", "ID early-exit accuracy is 0 at every layer", NOT_TESTED))
         else:
             id_gap = draws_estimate(draws[:, 1].max(axis=1) - draws[:, 1, -1])
-            parts.append(Part(f"{task}, best minus last-layer ID exit, points", id_gap.text(points), verdict(id_gap, 0, "<=")))
+            parts.append(Part(f"{task}, best minus last-layer ID exit, points", id_gap.text(points), verdict(id_gap, 0, "<="),
+                              fmt=points, estimate=id_gap))
     return judged(number, claim, paper, source, parts_text(parts), parts, rule, no_mde=EXIT_NO_MDE)
 
 

@@ -65,6 +65,7 @@ class Claim:
     mde: str = ""
     preconditions: str = ""
     detail: str = ""
+    parts: tuple = ()  # the judged Parts (claims_parts.csv), not a claims.csv column
 
 
 def verdict_text(claim, emphasis=""):
@@ -73,10 +74,14 @@ def verdict_text(claim, emphasis=""):
     return f"{word} ({claim.detail})" if claim.detail else word
 
 
+NO_ESTIMATE = Estimate(math.nan, math.nan, math.nan)
+
+
 @dataclass(frozen=True)
 class Part:
     """One judged statistic of a claim: its label, estimate text and verdict; its MDE in the units of
-    `fmt` (nan: no CI, or not defined) and the paper's effect (None: the paper gives no figure)."""
+    `fmt` (nan: no CI, or not defined), the paper's effect (None: the paper gives no figure) and the
+    estimate itself (NO_ESTIMATE where a part is built from its text alone)."""
 
     label: str
     text: str
@@ -84,6 +89,16 @@ class Part:
     mde: float = math.nan
     paper: float | None = None
     fmt: Callable[[float], str] | None = None
+    estimate: Estimate = NO_ESTIMATE
+
+    def numbers(self):
+        """{value, low, high, unit, mde, paper} in the part's unit (points: the fractions x 100, to 12
+        decimals, so that 0.014 is 1.4 and not 1.4000000000000001); nan where there is no estimate or
+        MDE, paper None where the paper gives no figure."""
+        scale = SCALES.get(self.fmt, 1)
+        ends = {name: round(scale * getattr(self.estimate, name), 12) for name in ("value", "low", "high")}
+        paper = None if self.paper is None else round(scale * self.paper, 12)
+        return {**ends, "unit": UNITS.get(self.fmt, ""), "mde": round(scale * self.mde, 12), "paper": paper}
 
     def size(self, x, unit=True):
         """A magnitude (the MDE, |the paper's effect|) in the part's format, without a sign; with its unit."""
@@ -104,7 +119,7 @@ def judge(label, estimate, fmt, threshold, op, paper=None, df=None):
     v = verdict(estimate, threshold, op)
     if v == INCONCLUSIVE and paper is not None and mde > abs(paper):
         v = UNDERPOWERED
-    return Part(label, estimate.text(fmt), v, mde, paper, fmt)
+    return Part(label, estimate.text(fmt), v, mde, paper, fmt, estimate)
 
 
 def verdict(estimate, threshold, op):
@@ -164,7 +179,8 @@ def judged(number, claim, paper, source, measurement, parts, rule, no_mde=None):
     `no_mde`: why the MDE is not defined for its statistics."""
     v = all_of(p.verdict for p in parts)
     mde = f"not defined: {no_mde}" if no_mde else "; ".join(p.power_text() for p in parts if p.verdict != NOT_TESTED)
-    return Claim(number, claim, paper, source, measurement, v, rule, mde, detail=underpowered_detail(parts) if v == UNDERPOWERED else "")
+    return Claim(number, claim, paper, source, measurement, v, rule, mde, detail=underpowered_detail(parts) if v == UNDERPOWERED else "",
+                 parts=tuple(parts))
 
 
 def points(x):
@@ -184,6 +200,7 @@ def beta(x):
 
 
 UNITS = {points: "points", nats: "nats"}  # betas and depth fractions have none
+SCALES = {points: 100}  # points are shown as percentage points of the fractions estimated
 
 
 def number(x):
