@@ -14,14 +14,16 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from conftest import REPO
 from infoflow import disk
+from infoflow.config import task_seeds
 
 SMOKE = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def runs_of(config):
-    """(task, method) pairs, as workflow/rules/common.smk's RUNS."""
-    return [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", config["tasks"])]
+    """(task, method, seed) runs, as workflow/rules/common.smk's RUNS."""
+    return [(t, m, s) for m, entry in config["methods"].items() for t in entry.get("tasks", config["tasks"])
+            for s in task_seeds(config, t)[:entry.get("run_seeds")]]
 
 
 def changed(config, **settings):
@@ -37,7 +39,10 @@ def changed(config, **settings):
 
 
 def estimate(config, concurrent_runs=2):
-    return disk.estimate(config, runs_of(config), config["seeds"], concurrent_runs)
+    runs = runs_of(config)
+    ridge = config["inforidge"]
+    extracted = [r for r in runs if r[0] in (ridge.get("tasks") or config["tasks"]) and r[2] in task_seeds(config, r[0])[:ridge.get("run_seeds")]]
+    return disk.estimate(config, len(runs), len(extracted), concurrent_runs)
 
 
 @pytest.mark.parametrize("kind, shape, tolerance", [
@@ -57,8 +62,15 @@ def test_parameter_count_is_that_of_the_model_transformers_builds(kind, shape, t
     assert abs(counted - real) <= tolerance * real and (width, layers) == (256, 2)
 
 
+def one_base_model(config):
+    """`config` without tasks of their own base model (the arithmetic below is that of one model)."""
+    config = copy.deepcopy(config)
+    config["base_model"].pop("own_models", None)
+    return config
+
+
 def test_every_part_of_the_smoke_config_in_bytes():
-    result = estimate(SMOKE)
+    result = estimate(one_base_model(SMOKE))
     # Vocabulary bound: 12 last + 4 first names, 4 + 5 + 3 + 3 values, signals S0..S8, 10 noise
     # tokens, 200 others. Parameters: 2 blocks x (attention 4 x 32^2, MLP 3 x 32 x 64, norms 2 x 32)
     # + 250 x 32 tied embeddings + the final norm's 32.
@@ -79,17 +91,32 @@ def test_every_part_of_the_smoke_config_in_bytes():
     assert result.peak == result.total + 687_360 + 1_374_720 + 687_360
 
 
+def test_a_task_with_its_own_base_model_counts_both_and_every_run_at_the_larger():
+    # The smoke config's modular task has a 3-block model of its own: 3 x 10,304 + 8,032 parameters.
+    own, shared = estimate(SMOKE), estimate(one_base_model(SMOKE))
+    assert own.parameters == 3 * (4 * 32 * 32 + 3 * 32 * 64 + 2 * 32) + 250 * 32 + 32 == 38_944
+    assert own.kept["base model"] == (28_640 + 38_944) * 4
+    assert own.kept["final models"] == shared.kept["final models"] * 38_944 / 28_640
+
+
+def test_the_analysed_runs_set_the_activations():
+    # InfoRidge on the modular task only: 2 of the 8 runs extracted.
+    subset = estimate(changed(one_base_model(SMOKE), **{"inforidge.tasks": ["modular"]}))
+    assert subset.kept["activations"] == estimate(one_base_model(SMOKE)).kept["activations"] * 2 / 8
+
+
 def test_the_settings_that_change_the_bytes():
-    base = estimate(SMOKE)
-    kept = estimate(changed(SMOKE, **{"inforidge.keep_checkpoints": True}))
+    smoke = one_base_model(SMOKE)
+    base = estimate(smoke)
+    kept = estimate(changed(smoke, **{"inforidge.keep_checkpoints": True}))
     assert kept.kept["InfoRidge checkpoints"] == 8 * 3 * 114_560 and "InfoRidge checkpoints" not in kept.temporary
     for dtype in ("float16", "bfloat16"):
-        assert estimate(changed(SMOKE, **{"inforidge.extraction.dtype": dtype})).kept["activations"] == base.kept["activations"] / 2
-    pure = estimate(changed(SMOKE, **{"sft.precision": "bf16-pure"}))
+        assert estimate(changed(smoke, **{"inforidge.extraction.dtype": dtype})).kept["activations"] == base.kept["activations"] / 2
+    pure = estimate(changed(smoke, **{"sft.precision": "bf16-pure"}))
     assert pure.kept["final models"] == base.kept["final models"] / 2 and pure.kept["base model"] == base.kept["base model"]
-    assert estimate(changed(SMOKE, resume_every_steps=0)).temporary.keys() == {"InfoRidge checkpoints"}
-    assert estimate(SMOKE, concurrent_runs=None).temporary["InfoRidge checkpoints"] == 8 * 3 * 114_560  # all runs at once
-    raw = estimate(changed(SMOKE, **{"inforidge.extraction.last_layer": "raw"}))
+    assert estimate(changed(smoke, resume_every_steps=0)).temporary.keys() == {"InfoRidge checkpoints"}
+    assert estimate(smoke, concurrent_runs=None).temporary["InfoRidge checkpoints"] == 8 * 3 * 114_560  # all runs at once
+    raw = estimate(changed(smoke, **{"inforidge.extraction.last_layer": "raw"}))
     assert raw.kept["activations"] == base.kept["activations"] * 7 / 9  # 3 layer rows, not 4
 
 
@@ -133,17 +160,27 @@ def test_a_hub_model_is_counted_from_the_local_cache_only(tiny_model_dir, tmp_pa
                                "(org/absent: not a folder, and no config.json of it in the local Hugging Face cache)"]
 
 
+def default_of_71a67f5():
+    """The default config as it was at 71a67f5: one 8-layer base model, 3 seeds for every run, InfoRidge on all."""
+    config = one_base_model(DEFAULT)
+    config.update(seeds=[0, 1, 2])
+    config["inforidge"]["tasks"] = None
+    for entry in config["methods"].values():
+        entry.pop("run_seeds", None)
+    return config
+
+
 def test_the_default_config_against_the_sizes_of_its_run_of_2026_12_01():
-    # That run kept every checkpoint and wrote float32 activations (snappy); bytes of its files.
+    # That run (71a67f5) kept every checkpoint and wrote float32 activations (snappy); bytes of its files.
     measured = {"final models": 259_891_668, "InfoRidge checkpoints": 2_858_818_566, "activations": 1_439_704_281}
-    result = estimate(changed(DEFAULT, **{"inforidge.keep_checkpoints": True, "inforidge.extraction.dtype": "float32"}))
+    result = estimate(changed(default_of_71a67f5(), **{"inforidge.keep_checkpoints": True, "inforidge.extraction.dtype": "float32"}))
     for part, size in measured.items():
         assert abs(result.kept[part] / size - 1) < 0.02, part
     assert abs(result.total / (4_582_760_043 + 11_742_611) - 1) < 0.02  # results/default and resources/
 
 
 def test_describe_gives_what_stays_and_the_most_at_once():
-    lines = disk.describe(estimate(SMOKE)).splitlines()
+    lines = disk.describe(estimate(one_base_model(SMOKE))).splitlines()
     assert lines == [
         "disk estimate: 0.05 GB kept (final models 0.00 GB, base model 0.00 GB, activations 0.00 GB, other 0.04 GB); "
         "28,640 parameters from base_model's shape",

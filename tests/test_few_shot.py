@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_module
 from infoflow.io import DataError
-from infoflow.posttrain.evaluate import demonstration_separator, draw_demonstrations, few_shot_prompt, score
+from infoflow.posttrain.evaluate import cut_at, demonstration_separator, draw_demonstrations, few_shot_prompt, item_opening, score
 from infoflow.training import models
 from infoflow.training.generation import greedy_generate
 from infoflow.world.scoring import answer_sets, is_in_format
@@ -105,12 +105,26 @@ def test_format_rate_per_group_takes_exact_answers_from_training_and_the_test_sp
     assert score(examples, ["Rome", "Paris", "1910", "1905"], "attribute")[1]["format_rate"] == 0.5
 
 
+def test_an_answer_ends_where_the_next_item_would_begin():
+    knowledge = [{"prompt": "Q : where was Ana Bel born ? A :"}, {"prompt": "Q : in which year was Ana Bel born ? A :"}]
+    assert item_opening(knowledge) == "Q :"
+    assert item_opening([{"prompt": "S0 N48 S7"}, {"prompt": "S2 N12 S4"}]) == ""  # the modular task's: no shared opening
+    assert item_opening([{"prompt": "Q : a"}, {"prompt": "Q : a"}]) == "Q : a" and item_opening([]) == ""
+    # A base model that learned QA documents asks the next question after its answer.
+    cut = cut_at(["Budocorp Q : what", "1927", "Q : where"], "Q :")
+    assert cut == ["Budocorp ", "1927", ""]
+    assert cut_at(["S3 S4"], "") == ["S3 S4"]
+    examples = [{"id": "a", "prompt": "Q : who employs X ? A :", "answer": "Budocorp", "attribute": "company"}]
+    assert score(examples, cut[:1], "attribute")[1] == score(examples, ["Budocorp"], "attribute")[1]
+
+
 def test_zero_demonstrations_prompt_as_before(tiny_world, tiny_model_dir, tmp_path):
     paths = tiny_world["paths"]
     _, plain, plain_metrics = evaluate(tiny_model_dir, paths, tmp_path / "plain")
     _, k0, k0_metrics = evaluate(tiny_model_dir, paths, tmp_path / "k0", "--demonstrations", 0,
                                  "--demonstration-examples", paths["k_train"], "--demonstration-seed", 3)
-    assert plain.read_bytes() == k0.read_bytes()
+    # The same prompts; with the training file given, answers end at its prompts' opening.
+    assert predicted(k0) == [p or "" for p in cut_at(predicted(plain), item_opening(tiny_world["knowledge"]["train"]))]
     model, tokenizer = models.load(tiny_model_dir)
     prompts = [e["prompt"] for e in tiny_world["knowledge"]["test_id"]]
     assert predicted(plain) == greedy_generate(model, tokenizer, prompts, 2, 8)
@@ -124,7 +138,7 @@ def test_the_command_prompts_with_demonstrations_from_the_training_file(tiny_wor
     demonstrations = draw_demonstrations(knowledge["train"], 2, 1, set(), "train")
     model, tokenizer = models.load(tiny_model_dir)
     prompts = [few_shot_prompt(demonstrations, e["prompt"], "<eos>") for e in knowledge["test_id"]]
-    generated = greedy_generate(model, tokenizer, prompts, 2, 8)
+    generated = cut_at(greedy_generate(model, tokenizer, prompts, 2, 8), "Q :")
     assert predicted(predictions) == generated
     result = json.loads(metrics.read_text())
     assert result["demonstrations"] == 2

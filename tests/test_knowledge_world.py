@@ -77,6 +77,27 @@ def test_qa_documents_cover_sft_people_only_in_the_pretraining_phrasing():
         assert row["prompt"].replace(row["entity"], "").split(" A :")[0] not in corpus.replace(row["entity"], "")
 
 
+def test_qa_documents_draw_from_the_first_qa_phrasings_of_the_pool_and_never_a_test_phrasing():
+    facts = facts_dict(kw.make_facts(20, SIZES, seed=0))
+    pool = [t for templates in kw.QUESTION_TEMPLATES_PRETRAIN.values() for t in templates]
+    assert not set(pool) & {*kw.QUESTION_TEMPLATES_ID.values(), *kw.QUESTION_TEMPLATES_OOD.values()}
+    names = sorted(facts)
+    for phrasings in (1, 2, 4):
+        corpus = " ".join(kw.render(facts, 1, 20, 0.5, 0, qa_phrasings=phrasings)["corpus"])
+        for attribute, templates in kw.QUESTION_TEMPLATES_PRETRAIN.items():
+            used = [i for i, t in enumerate(templates) if any(kw.qa_prompt(t.format(name=n)) in corpus for n in names)]
+            assert used == list(range(phrasings)), (attribute, phrasings)
+
+
+def test_the_ood_phrasings_are_new_combinations_of_words_read_in_pretraining():
+    facts = facts_dict(kw.make_facts(20, SIZES, seed=0))
+    data = kw.render(facts, 2, 3, 0.5, 0, qa_phrasings=4)
+    read = {word for document in data["corpus"] for word in document.split()}
+    for row in data["test_ood"]:
+        assert set(row["prompt"].split()) <= read, row["prompt"]
+        assert row["prompt"] not in " ".join(data["corpus"])
+
+
 def write_facts(path, lines):
     path.write_text("entity,attribute,value\n" + "".join(line + "\n" for line in lines))
 

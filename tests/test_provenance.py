@@ -32,7 +32,7 @@ def test_provenance_of_a_run_on_a_local_model_and_data_files(tiny_world, tiny_mo
                "test_id": [{"dataset": "piqa", "source": str(tmp_path / "piqa.jsonl"), "split": "test"}]}
     config = write_config(tmp_path / "config.yaml", {"qa": entries})
     data = [tiny_world["paths"]["k_train"], tiny_world["paths"]["k_test_id"]]
-    run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-model", tiny_model_dir,
+    run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-models", tiny_model_dir,
                "--data", *data, "--out", tmp_path / "provenance.json")
     record = json.loads((tmp_path / "provenance.json").read_text())
     commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -42,7 +42,7 @@ def test_provenance_of_a_run_on_a_local_model_and_data_files(tiny_world, tiny_mo
     # The hash is the config's, not its file's: the same config written as JSON, keys reordered, hashes alike.
     (tmp_path / "config.json").write_text(json.dumps(dict(reversed(list(config.items())))))
     assert record["config"]["sha256"] == provenance.canonical_hash(provenance.read_config(tmp_path / "config.json"))
-    assert record["base_model"] == {"path": str(tiny_model_dir), "content_sha256": provenance.folder_hash(tiny_model_dir)}
+    assert record["base_models"] == [{"path": str(tiny_model_dir), "content_sha256": provenance.folder_hash(tiny_model_dir)}]
     assert record["data"]["files"] == [{"path": str(p), "sha256": sha256(p)} for p in data]
     assert record["data"]["datasets"] == [
         {"task": "qa", "split": "train", "dataset": "boolq", "source": "google/boolq", "revision": "abc123"},
@@ -100,10 +100,10 @@ def test_a_hub_model_is_recorded_with_the_commit_its_revision_resolves_to(tiny_m
 
 def test_bad_inputs_stop_with_one_line_naming_the_file(tiny_model_dir, tmp_path):
     (tmp_path / "config.yaml").write_text("seeds: [0]\n")
-    result = run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-model", tiny_model_dir,
+    result = run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-models", tiny_model_dir,
                         "--data", tmp_path / "absent.jsonl", "--out", tmp_path / "p.json", check=False)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == f"infoflow: {tmp_path / 'absent.jsonl'}: no such file"
-    result = run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-model", tiny_model_dir,
+    result = run_module("training.provenance", "--config", tmp_path / "config.yaml", "--base-models", tiny_model_dir,
                         "--out", tmp_path / "p.json", check=False)
     assert result.stderr.strip().splitlines()[-1] == f"infoflow: {tmp_path / 'config.yaml'}: not a merged config (no model_loading.dtype)"
     assert not (tmp_path / "p.json").exists()

@@ -3,7 +3,7 @@
 A number the pages take from `config.yaml` carries a hidden marker right before it,
 `<!-- config: EXPR -->NUMBER`, where EXPR is a dotted key path (`inforidge.mi.examples`,
 `sft.epochs.knowledge`, `inforidge.kernel_checks[2].sigma`) or a small expression over the config's
-top-level keys (`len(seeds)`, `max(modular_task.ood_moduli)`). The tests evaluate EXPR on
+top-level keys (`len(seeds.knowledge)`, `max(modular_task.ood_moduli)`). The tests evaluate EXPR on
 config.yaml and fail when the number differs, so a changed config value cannot leave a stale figure
 behind. Sentences that quote a config value in a fixed phrasing ("N = 100", "200 ID + 200 OOD
 examples", "5 sampling seeds", ...) are also checked when unmarked.
@@ -24,8 +24,10 @@ NUMBER = re.compile(r"\s*([-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 
 # Values every set of pages must quote with a marker, so that removing the markers fails too.
 REQUIRED = {
-    "len(seeds)",
+    "len(seeds.knowledge)",
+    "len(seeds.modular)",
     "base_model.layers",
+    "base_model.own_models.modular.layers",
     "inforidge.checkpoints",
     "inforidge.extraction.examples",
     "inforidge.mi.examples",
@@ -162,10 +164,10 @@ def test_a_stale_number_is_caught():
     assert stale(f"on N = {examples * 2} examples")
     assert stale("a sample of 400 ID and 400 OOD test examples")
     assert stale("<!-- config: inforidge.no_such_key -->3")
-    assert stale("<!-- config: len(seeds) --> three seeds")
-    changed = wrap({**CONFIG, "seeds": [0, 1]})
-    assert stale("<!-- config: len(seeds) -->3 seeds", changed)
-    assert stale("`<!-- config: len(seeds) -->` in code is no claim") == []
+    assert stale("<!-- config: len(seeds.knowledge) --> ten seeds")
+    changed = wrap({**CONFIG, "seeds": {"knowledge": [0, 1], "modular": [0]}})
+    assert stale(f"<!-- config: len(seeds.knowledge) -->{len(CONFIG['seeds']['knowledge'])} seeds", changed)
+    assert stale("`<!-- config: len(seeds.knowledge) -->` in code is no claim") == []
 
 
 def slug(heading):

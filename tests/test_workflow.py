@@ -95,7 +95,8 @@ def test_inforidge_outputs(smoke_run):
     results = smoke_run / RESULTS
     parquet = activations.read(smoke_run / run_folders(smoke_run)["modular", "sft", 1]["activations"] / "point02.parquet")
     frame = parquet.drop_columns(list(activations.VECTOR_COLUMNS)).to_pandas()
-    assert len(frame) == 2 * 16 * 4 and set(frame.layer) == {0, 1, 2} and frame.final_norm.sum() == 32  # splits x examples x rows
+    # The modular task's own 3-block model: splits x examples x rows (embeddings, 3 blocks, the last normed).
+    assert len(frame) == 2 * 16 * 5 and set(frame.layer) == {0, 1, 2, 3} and frame.final_norm.sum() == 32
     layers = pd.read_csv(results / "tables/ridge_layers.csv")
     assert sorted(layers.point.unique()) == [0, 1, 2]
     runs = {("knowledge", m) for m in ["sft", *STEERED]} | {("modular", "sft")}
@@ -261,6 +262,29 @@ def test_a_second_named_run_lives_beside_the_first_and_reruns_only_the_changed_m
     assert f"{RESULTS}/" not in output  # the first run's folder is left alone
 
 
+def test_analyses_measure_their_tasks_and_first_seeds_and_a_method_runs_its_own_seeds(smoke_run, tmp_path):
+    # A third knowledge seed for every method but reg_l0.1, which keeps its first seed only (its
+    # folder key does not hold how many, so that run is found done); InfoRidge on the modular task
+    # only, flux and key shares on the first seed of each method.
+    overlay = tmp_path / "subsets.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "run": "smoke_subsets", "seeds": {"knowledge": [0, 1, 2], "modular": [0, 1]},
+        "methods": {"reg_l0.1": {"kind": "regularization", "lam": 0.1, "layers": "early+middle", "tasks": ["knowledge"], "run_seeds": 1}},
+        "inforidge": {"tasks": ["modular"]}, "flux": {"run_seeds": 1}, "key_shift": {"run_seeds": 1}}))
+    result = snakemake(smoke_run, "-n", "--configfile", overlay)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    counts = job_counts(output)
+    new_runs = {re.search(r"/runs/knowledge/([^/]+)/[^/]+/seed(\d+)/", path).groups() for path in job_outputs(output) if "/runs/" in path}
+    assert new_runs == {("sft", "2"), ("int_p10_a2", "2")}
+    assert {rule: counts.get(rule, 0) for rule in ("finetune", "evaluate", "extract_activations", "token_flux", "key_shares")} == {
+        "finetune": 2, "evaluate": 2, "extract_activations": 0, "token_flux": 0, "key_shares": 0}
+    # The claims read the analyses of the runs measured, and no others.
+    claims = re.search(r"rule claims:\n    input: (.+)$", output, re.M).group(1).split(", ")
+    assert not [p for p in claims if "/runs/knowledge/" in p and "/ridge-" in p]
+    assert len([p for p in claims if p.endswith("tokens.parquet")]) == 3  # one seed of each of the three methods
+
+
 def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
     written = yaml.safe_load((smoke_run / RESULTS / "config.yaml").read_text())
     smoke = yaml.safe_load((smoke_run / "config.yaml").read_text())
@@ -271,7 +295,7 @@ def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
     assert written["methods"]["reg_l0.1"]["normalization"] == "abs"
     provenance = json.loads((smoke_run / RESULTS / "provenance.json").read_text())
     assert provenance["config"]["path"] == f"{RESULTS}/config.yaml" and len(provenance["config"]["sha256"]) == 64
-    assert provenance["base_model"]["path"].startswith("resources/base-") and provenance["packages"]["torch"]
+    assert [m["path"].split("/")[-1] for m in provenance["base_models"]] == ["model", "model-modular"] and provenance["packages"]["torch"]
     assert {f["path"].split("/data/")[1] for f in provenance["data"]["files"]} == {
         f"{task}/{split}.jsonl" for task in ("knowledge", "modular") for split in ("train", "test_id", "test_ood")}
 

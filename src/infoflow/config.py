@@ -123,6 +123,12 @@ def known_depth(base):
 SYNTHETIC_TASKS = {"knowledge": "knowledge_world", "modular": "modular_task"}  # task -> its config section
 
 
+def task_seeds(config, task):
+    """The seeds of `task`'s runs: `seeds`, or the task's own list where seeds are given per task."""
+    seeds = config["seeds"]
+    return seeds[task] if isinstance(seeds, dict) else seeds
+
+
 def test_sizes(config):
     """Test examples per split of each synthetic task (data set tasks are known only once read)."""
     sizes = {}
@@ -186,8 +192,13 @@ def check(config):
         modular = config["modular_task"]
         if modular["id_modulus"] in modular["ood_moduli"]:
             raise ConfigError(f"modular_task.ood_moduli: must not contain the ID modulus {modular['id_modulus']}")
-    if len(set(config["seeds"])) != len(config["seeds"]):
-        raise ConfigError(f"seeds: duplicate seeds in {config['seeds']}")
+    for task in config["tasks"]:
+        if isinstance(config["seeds"], dict) and task not in config["seeds"]:
+            raise ConfigError(f"seeds: no seeds for task {task}")
+        seeds = task_seeds(config, task)
+        if len(set(seeds)) != len(seeds):
+            key = f"seeds.{task}" if isinstance(config["seeds"], dict) else "seeds"
+            raise ConfigError(f"{key}: duplicate seeds in {seeds}")
     base = config["base_model"]
     pretrained = base.get("pretrained")
     if pretrained and looks_local(pretrained):
@@ -196,6 +207,14 @@ def check(config):
         raise ConfigError("base_model.revision: only a hub `pretrained` model has revisions (this one is local)")
     if not pretrained and base["hidden_size"] % base["heads"]:
         raise ConfigError(f"base_model.hidden_size: {base['hidden_size']} is not divisible by base_model.heads {base['heads']}")
+    # With a `pretrained` base model nothing is pretrained here, so own_models (a default an overlay
+    # inherits) has nothing to say.
+    for task, changes in ({} if pretrained else base.get("own_models") or {}).items():
+        if task not in SYNTHETIC_TASKS:
+            raise ConfigError(f"base_model.own_models.{task}: only the synthetic tasks ({', '.join(SYNTHETIC_TASKS)}) are pretrained here")
+        own = {**base, **changes}
+        if own["hidden_size"] % own["heads"]:
+            raise ConfigError(f"base_model.own_models.{task}: hidden_size {own['hidden_size']} is not divisible by heads {own['heads']}")
     depth = known_depth(base)
     for name, method in config["methods"].items():
         layers = method.get("layers")
@@ -207,6 +226,9 @@ def check(config):
         if unknown:
             raise ConfigError(f"methods.{name}.tasks: {sorted(unknown)} not in tasks {config['tasks']}")
     ridge = config["inforidge"]
+    unknown = set(ridge.get("tasks") or []) - set(config["tasks"])
+    if unknown:
+        raise ConfigError(f"inforidge.tasks: {sorted(unknown)} not in tasks {config['tasks']}")
     if ridge["mi"]["examples"] > ridge["extraction"]["examples"]:
         raise ConfigError(
             f"inforidge.mi.examples: {ridge['mi']['examples']} is more than the "

@@ -4,13 +4,13 @@ Two figures: what stays on disk when the run is done (`Estimate.kept`), and the 
 disk at once (`Estimate.peak`), with the files the run deletes on the way (`Estimate.temporary`):
 
   final models           runs x parameters x bytes per saved parameter
-  base model             the one pretrained here, once (none for a `pretrained` model)
+  base model             those pretrained here, once each (none for a `pretrained` model)
   InfoRidge checkpoints  (inforidge.checkpoints + 1) models per run; kept with
                          inforidge.keep_checkpoints, else temporary: deleted once extracted, so at
                          most `concurrent_runs` runs hold theirs at once
   resume checkpoints     temporary: weights and the two AdamW states, twice (the Trainer writes the
                          next before deleting the last), per concurrent training job
-  activations            per run and checkpoint: 2 test splits x inforidge.extraction.examples x
+  activations            per extracted run and checkpoint: 2 test splits x inforidge.extraction.examples x
                          (layer rows x (hidden, residual) + target) x width x bytes of
                          inforidge.extraction.dtype, uncompressed; the target is counted once per
                          example because its copies on the other layer rows compress to almost
@@ -21,8 +21,8 @@ disk at once (`Estimate.peak`), with the files the run deletes on the way (`Esti
 
 Saved weights are float32 (4 bytes) as training keeps them, bfloat16 (2) under sft.precision
 bf16-pure (infoflow.training.models.training_dtype). The parameter count comes from the base
-model's shape: base_model's for the one pretrained here (its word-level vocabulary bounded from the
-world's config), the config.json of a local `pretrained` folder, or that of a hub model in the local
+model's shape: base_model's for one pretrained here (its word-level vocabulary bounded from the
+world's config; the largest where tasks have their own, so runs are counted at most), the config.json of a local `pretrained` folder, or that of a hub model in the local
 Hugging Face cache; without one, the model parts are left out and the estimate says so.
 
 No torch here: the Snakefile runs this before any job. Sizes are in decimal GB (1e9 bytes).
@@ -113,15 +113,23 @@ def embedded_vocabulary(config):
     return names + values + signals + task["noise_values"] + WORLD_OTHER_TOKENS
 
 
+def pretrained_shapes(config):
+    """config.json-style dicts of the base models pretrained here: the shared one and each task's own."""
+    base = {k: v for k, v in config["base_model"].items() if k != "own_models"}
+    settings = [base, *({**base, **changes} for changes in config["base_model"].get("own_models", {}).values())]
+    return [{"model_type": s["architecture"], "hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"],
+             "num_hidden_layers": s["layers"], "num_attention_heads": s["heads"], "vocab_size": embedded_vocabulary(config),
+             "max_position_embeddings": s["block_size"], "tie_word_embeddings": True}  # as pretrain.build_model
+            for s in settings]
+
+
 def base_shape(config):
-    """(config.json-style dict, where it comes from) of the base model; ValueError saying why there is none."""
+    """(config.json-style dict, where it comes from) of the base model (of those pretrained here, the
+    largest: an upper bound for every run); ValueError saying why there is none."""
     base = config["base_model"]
     pretrained = base.get("pretrained")
     if not pretrained:
-        shape = {"model_type": base["architecture"], "hidden_size": base["hidden_size"], "intermediate_size": base["intermediate_size"],
-                 "num_hidden_layers": base["layers"], "num_attention_heads": base["heads"], "vocab_size": embedded_vocabulary(config),
-                 "max_position_embeddings": base["block_size"], "tie_word_embeddings": True}  # as pretrain.build_model
-        return shape, "base_model's shape"
+        return max(pretrained_shapes(config), key=lambda shape: model_shape(shape)[0]), "base_model's shape"
     if os.path.isdir(pretrained):
         path = os.path.join(pretrained, "config.json")
         if not os.path.isfile(path):
@@ -147,14 +155,14 @@ def cached_config(repo_id, revision):
     return path if isinstance(path, str) else None  # else None, or a marker for "known not to exist"
 
 
-def estimate(config, runs, seeds, concurrent_runs=None):
-    """The Estimate of the disk the (task, method) `runs` x `seeds` of the (merged, validated)
-    `config` write; `concurrent_runs`: how many post-training runs hold temporary files at once
-    (the jobs Snakemake runs at once: its schedulers start the extraction that deletes a run's
-    checkpoints before new training), default all runs."""
+def estimate(config, n_runs, n_extracted, concurrent_runs=None):
+    """The Estimate of the disk the (merged, validated) `config` writes with `n_runs` post-training
+    runs (task, method, seed), of which `n_extracted` have their InfoRidge activations extracted;
+    `concurrent_runs`: how many post-training runs hold temporary files at once (the jobs Snakemake
+    runs at once: its schedulers start the extraction that deletes a run's checkpoints before new
+    training), default all runs."""
     ridge = config["inforidge"]
     extraction = ridge["extraction"]
-    n_runs = len(runs) * len(seeds)
     live = n_runs if concurrent_runs is None else min(concurrent_runs, n_runs)
     result, other = Estimate(), OTHER_PER_RUN * n_runs + OTHER_FIXED
     try:
@@ -168,7 +176,8 @@ def estimate(config, runs, seeds, concurrent_runs=None):
     points = ridge["checkpoints"] + 1
     result.kept["final models"] = n_runs * model
     if not config["base_model"].get("pretrained"):
-        result.kept["base model"] = result.parameters * 4  # pretraining keeps float32 weights
+        # Pretraining keeps float32 weights.
+        result.kept["base model"] = sum(model_shape(shape)[0] for shape in pretrained_shapes(config)) * 4
     if ridge.get("keep_checkpoints", False):
         result.kept["InfoRidge checkpoints"] = n_runs * points * model
     else:
@@ -180,7 +189,7 @@ def estimate(config, runs, seeds, concurrent_runs=None):
         result.temporary["staged InfoRidge checkpoints"] = live * points * model
     rows = layers + (2 if extraction["last_layer"] == "both" else 1)
     vectors = SPLITS * extraction["examples"] * (2 * rows + 1) * width
-    result.kept["activations"] = n_runs * points * vectors * VECTOR_BYTES[extraction.get("dtype", "float32")]
+    result.kept["activations"] = n_extracted * points * vectors * VECTOR_BYTES[extraction.get("dtype", "float32")]
     result.kept["other"] = other
     return result
 

@@ -8,7 +8,25 @@ RECALL_TABLES = (
 RECALL_KEY = settings_key(config["evaluation"], config["model_loading"])
 # The claims' precondition that the knowledge is in the base model, where it has been measured.
 RECALL_METRICS = [] if not RECALL_TABLES else [f"<world>/base/recall-{RECALL_KEY}/metrics.json"]
-CORPORA = ["<world>/data/knowledge/corpus.txt", "<world>/data/modular/corpus.txt"]
+CORPORA = [f"<world>/data/{task}/corpus.txt" for task in SYNTHETIC]
+# The base models pretrained here: the shared one (on the corpora of the tasks without their own),
+# and each task's own; folder in <world>/ -> (its tasks, its settings).
+PRETRAINED_MODELS = {
+    "model": (
+        [t for t in SYNTHETIC if t not in OWN_MODELS],
+        without(config["base_model"], "own_models"),
+    ),
+    **{
+        pretrained_here(task): ([task], without(config["base_model"], "own_models") | changes)
+        for task, changes in OWN_MODELS.items()
+    },
+}
+
+
+wildcard_constraints:
+    base="model(-[A-Za-z0-9_]+)?",
+
+
 EXAMPLE_FILES = [
     f"<world>/data/{task}/{split}.jsonl"
     for task in ("knowledge", "modular")
@@ -41,19 +59,20 @@ rule tokenizer:
 
 
 rule pretrain_base_model:
-    """Pretrain the base model on biographies and progressions, so the facts live in its weights."""
+    """Pretrain a base model on biographies and progressions (or one task's corpus, for a task with
+    its own), so the facts live in its weights."""
     input:
         tokenizer="<world>/tokenizer/tokenizer.json",
-        corpus=CORPORA,
+        corpus=lambda w: [f"<world>/data/{t}/corpus.txt" for t in PRETRAINED_MODELS[w.base][0]],
         code=code("training.pretrain"),
     output:
-        weights="<world>/model/model.safetensors",
-        config="<world>/model/config.json",
-        history="<world>/pretrain_history.json",
+        weights="<world>/{base}/model.safetensors",
+        config="<world>/{base}/config.json",
+        history="<world>/history/{base}.json",
     log:
-        "<world>/logs/pretrain_base_model.log",
+        "<world>/logs/pretrain_{base}.log",
     benchmark:
-        "<world>/benchmarks/pretrain_base_model.tsv"
+        "<world>/benchmarks/pretrain_{base}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -62,9 +81,9 @@ rule pretrain_base_model:
         runtime=60,
         gpu=1,
     params:
-        model=config["base_model"],
+        model=lambda w: PRETRAINED_MODELS[w.base][1],
         resume_every=config["resume_every_steps"],
-        resume_dir=f"{WORLD}/resume",
+        resume_dir=lambda w: f"{WORLD}/resume/{w.base}",
     shell:
         GPU_JOB
         + "python -m infoflow.training.pretrain --tokenizer $(dirname {input.tokenizer}) --corpus {input.corpus}"
@@ -81,7 +100,7 @@ rule pretrain_base_model:
 rule knowledge_recall:
     """Cloze completion of every fact by the base model: is the knowledge in the parameters?"""
     input:
-        weights="<world>/model/model.safetensors",
+        weights=f"<world>/{pretrained_here('knowledge')}/model.safetensors",
         examples="<world>/data/knowledge/cloze.jsonl",
         code=code("posttrain.evaluate"),
     output:

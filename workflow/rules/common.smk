@@ -11,7 +11,14 @@ from snakemake.utils import validate
 
 from snakemake.common.configfile import load_configfile
 
-from infoflow.config import ConfigError, check, check_unique_keys, describe_schema_error, overlay
+from infoflow.config import (
+    ConfigError,
+    check,
+    check_unique_keys,
+    describe_schema_error,
+    overlay,
+    task_seeds,
+)
 from infoflow.disk import (
     DiskBudgetError,
     check as check_disk,
@@ -77,30 +84,75 @@ pathvars:
 TASKS = config["tasks"]
 DATASET_TASKS = [t for t in TASKS if t in config.get("datasets", {})]
 PRETRAINED = config["base_model"].get("pretrained")
-# The model post-training starts from: a hub id or local folder, or the one pretrained here.
-BASE_MODEL = PRETRAINED or "<world>/model"
-# A local base model is an input (its config.json), so replacing it reruns what depends on it.
-BASE_MODEL_FILES = (
-    [f"{BASE_MODEL}/config.json"] if not PRETRAINED or os.path.isdir(PRETRAINED) else []
-)
+# Tasks with a base model of their own, pretrained here on their corpus alone, and the settings
+# each changes; the other synthetic tasks share one pretrained on their corpora.
+OWN_MODELS = {} if PRETRAINED else config["base_model"].get("own_models", {})
+SYNTHETIC = ("knowledge", "modular")
+
+
+def pretrained_here(task):
+    """The folder in <world>/ of the base model a task starts from: model/ or its own model-<task>/."""
+    return f"model-{task}" if task in OWN_MODELS else "model"
+
+
+def base_model(task):
+    """The model post-training on `task` starts from: a hub id or local folder, or one pretrained here."""
+    return PRETRAINED or f"<world>/{pretrained_here(task)}"
+
+
+def base_model_files(task):
+    """A local base model is an input (its config.json), so replacing it reruns what depends on it."""
+    return (
+        [f"{base_model(task)}/config.json"] if not PRETRAINED or os.path.isdir(PRETRAINED) else []
+    )
+
+
+def base_inputs(wildcards):
+    return base_model_files(wildcards.task)
+
+
 METHODS = list(config["methods"])
 RIDGE, FLUX, KEY_SHIFT = config["inforidge"], config["flux"], config["key_shift"]
-SEEDS = [str(s) for s in config["seeds"]]
 TEST_SPLITS = ["test_id", "test_ood"]
 # Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
-# (task, method) pairs: each method runs on its own `tasks` (default: all tasks).
-RUNS = [(t, m) for m, entry in config["methods"].items() for t in entry.get("tasks", TASKS)]
+# (task, method, seed) post-training runs: each method runs on its own `tasks` and `seeds` (default:
+# all of them), so cheap accuracy runs can have more seeds than costly ones.
+RUNS = [
+    (t, m, str(s))
+    for m, entry in config["methods"].items()
+    for t in entry.get("tasks", TASKS)
+    for s in task_seeds(config, t)[: entry.get("run_seeds")]
+]
 
 
-# Runs of the task whose token flux is analysed.
-FLUX_RUNS = [(t, m) for t, m in RUNS if t == config["flux"]["task"]]
+def analysed(runs, tasks=None, run_seeds=None, methods=None):
+    """The `runs` on `tasks` and `methods`, and on the first `run_seeds` seeds of each (task,
+    method) (None: any)."""
+    kept = [
+        (t, m, s)
+        for t, m, s in runs
+        if (tasks is None or t in tasks) and (methods is None or m in methods)
+    ]
+    if run_seeds is None:
+        return kept
+    return [
+        (t, m, s)
+        for t, m, s in kept
+        if [r[2] for r in kept if r[:2] == (t, m)].index(s) < run_seeds
+    ]
+
+
+# Runs whose InfoRidge trajectories (activations of every checkpoint) are extracted and analysed.
+RIDGE_RUNS = analysed(RUNS, RIDGE.get("tasks"), RIDGE.get("run_seeds"))
 # Runs whose InfoRidge residual scaling coefficients are fitted.
-SCALED_RUNS = [(t, m) for t, m in RUNS if m in RIDGE["residual_scaling"]["methods"]]
+SCALED_RUNS = analysed(RIDGE_RUNS, methods=RIDGE["residual_scaling"]["methods"])
 # The claims check's other estimator settings run on the SFT runs (claim 12).
-KERNEL_RUNS = [(t, m) for t, m in RUNS if m == "sft"] if RIDGE["kernel_checks"] else []
+KERNEL_RUNS = analysed(RIDGE_RUNS, methods=["sft"]) if RIDGE["kernel_checks"] else []
+# Runs of the task whose token flux is analysed.
+FLUX_RUNS = analysed(RUNS, [FLUX["task"]], FLUX.get("run_seeds"))
 # Runs of the task whose key distribution is compared with the base model's.
-KEY_SHIFT_RUNS = [(t, m) for t, m in RUNS if t == KEY_SHIFT["task"]]
+KEY_SHIFT_RUNS = analysed(RUNS, [KEY_SHIFT["task"]], KEY_SHIFT.get("run_seeds"))
 
 
 wildcard_constraints:
@@ -151,7 +203,7 @@ os.environ.update(INFOFLOW_REPORT_TO=config["training"]["report_to"])
 
 def base_model_arg(wildcards, input):
     """`--model` of the stages that start from the base model: its folder, or the hub id."""
-    return os.path.dirname(input.base[0]) if BASE_MODEL_FILES else BASE_MODEL
+    return os.path.dirname(input.base[0]) if input.base else PRETRAINED
 
 
 def data_file(task, split):
@@ -172,7 +224,7 @@ def accuracy_groups(wildcards):
 
 
 # Method-entry keys that are not the method's parameters.
-NOT_PARAMETERS = ("kind", "tasks", "at_eval")
+NOT_PARAMETERS = ("kind", "tasks", "run_seeds", "at_eval")
 
 
 def method_args(entry):

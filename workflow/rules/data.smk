@@ -50,6 +50,7 @@ rule knowledge_data:
         "python -m infoflow.world.knowledge_world render --facts {input.facts}"
         " --biographies-per-entity {params.world[biographies_per_entity]}"
         " --qa-documents-per-entity {params.world[qa_documents_per_entity]}"
+        " --qa-phrasings {params.world[qa_phrasings]}"
         " --sft-fraction {params.world[sft_fraction]}"
         " --seed {params.world[seed]} --corpus {output.corpus} --train {output.train}"
         " --test-id {output.test_id} --test-ood {output.test_ood} --cloze {output.cloze} > {log} 2>&1"

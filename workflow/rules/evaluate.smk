@@ -48,7 +48,7 @@ rule evaluate_base:
     Table 4), prompted with `base_evaluation.demonstrations` examples of the task's training split.
     """
     input:
-        base=BASE_MODEL_FILES,
+        base=base_inputs,
         examples=test_files,
         # The demonstrations, and the answers of each group the format rate accepts.
         train=lambda wildcards: data_file(wildcards.task, "train"),

@@ -20,7 +20,7 @@ rule token_flux:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        flux=without(FLUX, "render_prompts"),
+        flux=FLUX_JOB,
     shell:
         GPU_JOB
         + "python -m infoflow.infosteer.flux --model $(dirname {input.weights}) --prompts {input.prompts}"

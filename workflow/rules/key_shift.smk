@@ -7,7 +7,7 @@ BASE_KEY_SHARES = f"<world>/base/key_shift-{stage_keys(KEY_SHIFT['task'])['key_s
 rule key_thresholds:
     """The base model's 25th / 75th key percentiles per layer on the fixed prompt sample."""
     input:
-        base=BASE_MODEL_FILES,
+        base=base_model_files(KEY_SHIFT["task"]),
         examples=data_file(KEY_SHIFT["task"], "test_id"),
         code=code("infosteer.key_shift"),
     output:
@@ -27,7 +27,7 @@ rule key_thresholds:
     params:
         model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
-        sample=KEY_SHIFT,
+        sample=KEY_SHIFT_JOB,
     shell:
         GPU_JOB
         + "python -m infoflow.infosteer.key_shift thresholds --model {params.base_model:q} --examples {input.examples}"
@@ -57,7 +57,7 @@ rule key_shares:
         gpu=1,
     params:
         model_options=MODEL_OPTIONS,
-        sample=KEY_SHIFT,
+        sample=KEY_SHIFT_JOB,
     shell:
         GPU_JOB
         + "python -m infoflow.infosteer.key_shift shares --model $(dirname {input.weights}) --examples {input.examples}"

@@ -144,14 +144,16 @@ rule claims:
         recall=RECALL_METRICS,
         key_shares=[BASE_KEY_SHARES, *KEY_SHIFT_RUN_SHARES],
         flux_tokens=run_files(f"{TOKEN_FLUX}/tokens.parquet", runs=FLUX_RUNS),
-        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv"),
-        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv"),
+        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv", runs=RIDGE_RUNS),
+        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv", runs=RIDGE_RUNS),
         betas=run_files(f"{RESIDUAL_SCALING}/betas.csv", runs=SCALED_RUNS),
         kernels=run_files(f"{KERNELS}/kernels.csv", runs=KERNEL_RUNS),
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
         markdown="<results>/claims.md",
+        # every judged part's estimate, CI, MDE and verdict as numbers (the sweep's effect map)
+        parts="<results>/claims_parts.csv",
     log:
         "<results>/logs/claims.log",
     benchmark:
@@ -173,7 +175,7 @@ rule claims:
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
         " --kernel {params.kernel} --sigma {params.sigma}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
-        " --markdown {output.markdown} --csv {output.csv} > {log} 2>&1"
+        " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 
 
 rule run_config:
@@ -206,7 +208,7 @@ rule provenance:
     base model (hub revision or content hash), every data file's hash, the device and dtype."""
     input:
         config="<results>/config.yaml",
-        base=BASE_MODEL_FILES,
+        base=list(dict.fromkeys(f for task in TASKS for f in base_model_files(task))),
         data=sorted({data_file(t, s) for t in TASKS for s in ("train", *TEST_SPLITS)}),
         code=code("training.provenance"),
     output:
@@ -224,8 +226,8 @@ rule provenance:
         # On the kind of node that trains, so that the device recorded is the training device.
         gpu=1,
     params:
-        base_model=base_model_arg,
+        base_models=lambda w, input: [os.path.dirname(f) for f in input.base] or [PRETRAINED],
     shell:
         GPU_JOB
-        + "python -m infoflow.training.provenance --config {input.config} --base-model {params.base_model:q}"
+        + "python -m infoflow.training.provenance --config {input.config} --base-models {params.base_models:q}"
         " --data {input.data} --out {output} > {log} 2>&1"

@@ -146,9 +146,9 @@ rule fit_residual_scaling:
 rule ridge_tables:
     """InfoRidge tables over runs: information per layer (Table 1's shape), ridge layers, residual scaling."""
     input:
-        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv"),
-        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv"),
-        probes=run_files(f"{RIDGE_ANALYSIS}/probes.csv"),
+        mi=run_files(f"{RIDGE_ANALYSIS}/mi.csv", runs=RIDGE_RUNS),
+        early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv", runs=RIDGE_RUNS),
+        probes=run_files(f"{RIDGE_ANALYSIS}/probes.csv", runs=RIDGE_RUNS),
         betas=run_files(
             f"{RESIDUAL_SCALING}/betas.csv",
             runs=SCALED_RUNS,

@@ -1,7 +1,7 @@
 rule finetune:
     """Post-train the base model on one task with one method and seed."""
     input:
-        base=BASE_MODEL_FILES,
+        base=base_inputs,
         train=lambda w: data_file(w.task, "train"),
         code=code("posttrain.finetune"),
     output:
@@ -27,7 +27,7 @@ rule finetune:
         model_options=BASE_MODEL_OPTIONS,
         base_model=base_model_arg,
         at_eval=lambda w: "--at-eval" if method_entry(w).get("at_eval") else "",
-        method=lambda w: without(method_entry(w), "tasks"),
+        method=lambda w: without(method_entry(w), "tasks", "run_seeds"),
         sft=lambda w: sft_settings(w.task),
         checkpointing="--gradient-checkpointing" if config["sft"]["gradient_checkpointing"] else "",
         seed=lambda w: int(w.seed),

@@ -21,6 +21,11 @@ def without(entry, *keys):
     return {k: v for k, v in entry.items() if k not in keys}
 
 
+# What a flux or key-shift job reads of its section (which run seeds are analysed is not its concern).
+FLUX_JOB = without(FLUX, "render_prompts", "run_seeds")
+KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
+
+
 def stage_settings(task, method=None):
     """What each stage's outputs for `task` (and `method`) depend on, beyond the base model and the
     stages before it: the key of its folder (`stage_keys`). Every setting a stage's job gets as a
@@ -45,13 +50,13 @@ def stage_settings(task, method=None):
         "scaling": (tests, without(RIDGE["residual_scaling"], "methods"), loading),
         "flux": (
             data_file(FLUX["task"], FLUX["prompts"]),
-            without(FLUX, "render_prompts"),
+            FLUX_JOB,
             loading,
         ),
-        "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT, loading),
+        "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT_JOB, loading),
     }
     if method:
-        entry = without(config["methods"][method], "tasks")
+        entry = without(config["methods"][method], "tasks", "run_seeds")
         train = data_file(task, "train")
         settings["train"] = (train, sft_settings(task), entry, RIDGE["checkpoints"], loading)
     return settings
@@ -77,8 +82,8 @@ KEY_SHARES = f"{CHAIN}/key_shares-{{key_shift}}"
 STAGE_FOLDERS = {
     "folder": (CHAIN, RUNS),
     "evaluation": (EVALUATION, RUNS),
-    "activations": (ACTIVATIONS, RUNS),
-    "ridge": (RIDGE_ANALYSIS, RUNS),
+    "activations": (ACTIVATIONS, RIDGE_RUNS),
+    "ridge": (RIDGE_ANALYSIS, RIDGE_RUNS),
     "kernels": (KERNELS, KERNEL_RUNS),
     "residual_scaling": (RESIDUAL_SCALING, SCALED_RUNS),
     "flux": (TOKEN_FLUX, FLUX_RUNS),
@@ -95,13 +100,13 @@ def keep_or_temp(checkpoints):
 
 
 def run_files(pattern, runs=RUNS, **wildcards):
-    """`pattern` filled for every (task, method) of `runs` and seed, with the stage keys of each
-    (and any extra wildcard lists)."""
+    """`pattern` filled for every (task, method, seed) of `runs`, with the stage keys of each (and
+    any extra wildcard lists)."""
     return [
         path
-        for task, method in runs
+        for task, method, seed in runs
         for path in expand(
-            pattern, task=task, method=method, seed=SEEDS, **stage_keys(task, method), **wildcards
+            pattern, task=task, method=method, seed=seed, **stage_keys(task, method), **wildcards
         )
     ]
 
@@ -110,18 +115,17 @@ def run_index():
     """A row per post-training run: its folder in <world>/runs/ and the folder of each stage's
     outputs there (empty where the stage does not run on it)."""
 
-    def folder(pattern, runs, task, method, seed):
-        if (task, method) not in runs:
+    def folder(pattern, runs, run):
+        if run not in runs:
             return ""
-        keys = stage_keys(task, method)
-        filled = expand(pattern, task=task, method=method, seed=seed, **keys)[0]
+        task, method, seed = run
+        filled = expand(pattern, task=task, method=method, seed=seed, **stage_keys(task, method))[0]
         return filled.replace("<world>", WORLD)
 
     return [
-        {"task": task, "method": method, "seed": seed}
-        | {column: folder(*stage, task, method, seed) for column, stage in STAGE_FOLDERS.items()}
-        for task, method in RUNS
-        for seed in SEEDS
+        dict(zip(("task", "method", "seed"), run))
+        | {column: folder(*stage, run) for column, stage in STAGE_FOLDERS.items()}
+        for run in RUNS
     ]
 
 
@@ -145,7 +149,9 @@ def check_disk_budget():
     # Runs holding checkpoints at once: those training and those awaiting their (prioritised)
     # extraction; all of them when no job count is given (e.g. --rulegraph).
     jobs = settings.nodes or settings.cores
-    disk = estimate_disk(config, RUNS, SEEDS, concurrent_runs=2 * jobs if jobs else None)
+    disk = estimate_disk(
+        config, len(RUNS), len(RIDGE_RUNS), concurrent_runs=2 * jobs if jobs else None
+    )
     print(describe_disk(disk), file=sys.stderr)
     # What a rerun finds on disk already is not written again (a fresh run's estimate otherwise).
     shared = [f"{WORLD}/{part}" for part in ("model", "data", "base")]

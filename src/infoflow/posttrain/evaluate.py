@@ -22,6 +22,12 @@ word-level tokenizer drops whitespace, so there it is the EOS token, which ends 
 its pretraining corpus and every SFT example, and so ends an answer as a newline ends it in scoring.
 K=0 prompts exactly as before.
 
+With `--demonstration-examples`, an answer also ends where a next item would begin, as harnesses
+stop base models at the start of the next question: at the words every training prompt opens with
+(the knowledge world's 'Q :'; none on the modular task, whose prompts share no opening). A base
+model that has learned question-answer documents asks the next question itself after answering,
+and that text is not its answer.
+
 The format rate is the share of predictions that answer in the task's format, right or wrong
 (infoflow.world.scoring.is_in_format). An exact answer is in format if it is an answer of its group
 (`--group-by`) in the test split or in `--demonstration-examples` when given: the test split's own
@@ -100,6 +106,22 @@ def demonstration_separator(tokenizer):
     return "\n" if keeps_newlines else tokenizer.eos_token
 
 
+def item_opening(examples):
+    """The words every prompt of `examples` opens with ('' when they share none, or there are none)."""
+    prompts = [e["prompt"].split() for e in examples]
+    shared = []
+    for words in zip(*prompts):
+        if len(set(words)) > 1:
+            break
+        shared.append(words[0])
+    return " ".join(shared)
+
+
+def cut_at(predictions, opening):
+    """Each prediction up to the first `opening` in it (all of it when `opening` is '')."""
+    return [p.split(opening, 1)[0] if opening else p for p in predictions]
+
+
 def few_shot_prompt(demonstrations, prompt, separator):
     return "".join(f"{d['prompt']} {d['answer']}{separator}" for d in demonstrations) + prompt
 
@@ -143,7 +165,7 @@ def main():
     test_prompts = {e["prompt"] for examples in example_sets for e in examples}
     demonstrations = draw_demonstrations(training, args.demonstrations, args.demonstration_seed, test_prompts, args.demonstration_examples)
     model, tokenizer = models.load(args.model, **models.options(args))
-    separator = demonstration_separator(tokenizer)
+    separator, opening = demonstration_separator(tokenizer), item_opening(training)
     prompt_sets = [[few_shot_prompt(demonstrations, e["prompt"], separator) for e in examples] for examples in example_sets]
     if demonstrations:
         check_context(model, tokenizer, [p for prompts in prompt_sets for p in prompts], args.max_new_tokens, args.demonstrations)
@@ -154,7 +176,7 @@ def main():
         for examples, prompts, split, predictions_path, metrics_path in zip(
             example_sets, prompt_sets, args.splits, args.predictions, args.metrics
         ):
-            predictions = greedy_generate(model, tokenizer, prompts, args.max_new_tokens, args.batch_size)
+            predictions = cut_at(greedy_generate(model, tokenizer, prompts, args.max_new_tokens, args.batch_size), opening)
             frame, metrics = score(examples, predictions, args.group_by, training)
             write_csv(predictions_path, frame)
             write_json(metrics_path, {**metrics, "demonstrations": args.demonstrations, "tags": {**tags, "split": split}})

@@ -6,9 +6,10 @@ Writes one JSON object:
   python, packages   the interpreter's and the libraries' versions (null: not installed)
   config      the merged config file and the sha256 of its canonical JSON dump (sorted keys, no
               spacing), so layout and comments do not change it
-  base_model  a hub model's id, the revision asked for (base_model.revision) and the commit it
-              resolves to, from the local hub cache or else the hub when online (null with a `reason`
-              when neither can say); a local folder's sha256 over its config.json and *.safetensors
+  base_models one entry per base model the run starts from (tasks with base models of their own
+              have one each): a hub model's id, the revision asked for (base_model.revision) and the
+              commit it resolves to, from the local hub cache or else the hub when online (null with a
+              `reason` when neither can say); a local folder's sha256 over its config.json and *.safetensors
   data        each data file's sha256, and the source and revision of every public data set entry
   device      the GPUs' names (or 'cpu'), the dtype that model_loading.dtype resolves to here and the
               training precision sft.precision resolves to
@@ -133,7 +134,7 @@ def read_config(path):
     return config
 
 
-def provenance(config_path, model, data_files, repo=PACKAGE_DIR):
+def provenance(config_path, base_models, data_files, repo=PACKAGE_DIR):
     config = read_config(config_path)
     dtype = config["model_loading"]["dtype"]
     return {
@@ -141,7 +142,7 @@ def provenance(config_path, model, data_files, repo=PACKAGE_DIR):
         "python": platform.python_version(),
         "packages": package_versions(),
         "config": {"path": str(config_path), "sha256": canonical_hash(config)},
-        "base_model": base_model(str(model), config.get("base_model", {}).get("revision")),
+        "base_models": [base_model(str(model), config.get("base_model", {}).get("revision")) for model in base_models],
         "data": {
             "files": [{"path": str(path), "sha256": sha256_file(path)} for path in data_files],
             "datasets": dataset_entries(config),
@@ -154,7 +155,7 @@ def provenance(config_path, model, data_files, repo=PACKAGE_DIR):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the merged config (YAML or JSON)")
-    parser.add_argument("--base-model", required=True, help="the base model's folder or hub id")
+    parser.add_argument("--base-models", nargs="+", required=True, help="the base models' folders or hub id")
     parser.add_argument("--data", nargs="*", default=[], help="the data files the run reads")
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args()
@@ -162,7 +163,7 @@ def main():
     for path in [args.config, *args.data]:
         if not os.path.isfile(path):
             raise DataError(f"{path}: no such file")
-    write_json(args.out, provenance(args.config, args.base_model, args.data))
+    write_json(args.out, provenance(args.config, args.base_models, args.data))
 
 
 if __name__ == "__main__":

@@ -46,21 +46,32 @@ QUESTION_TEMPLATES_ID = {
     "company": "which company does {name} work for ?",
     "field": "what field does {name} study ?",
 }
-# A third phrasing, used only in the pretraining corpus for the SFT people: real pretraining text
-# holds questions and answers too, and without such text a small model stores the facts but does
-# not learn to extract them in a question context (Allen-Zhu & Li, Physics of LMs 3.1, "mixed
-# training"; measured here: 99.7% cloze recall, yet 11% ID accuracy after SFT).
+# Pretraining phrasings, used only in the pretraining corpus for the SFT people, none of them the ID
+# or the OOD one: real pretraining text holds questions and answers too, and without such text a
+# small model stores the facts but does not learn to extract them in a question context (Allen-Zhu &
+# Li, Physics of LMs 3.1, "mixed training"; measured here: 99.7% cloze recall, yet 11% ID accuracy
+# after SFT). Its QA documents draw from the first `qa_phrasings` of each list: with one, the base
+# model answers unseen phrasings mostly out of format (measured on the 8-layer default of 2026-12-01,
+# cut at the next question: 23% of OOD answers in format, 71% of ID ones), as a base model that has
+# met one way of asking would; real pretraining text asks the same thing in many ways.
 QUESTION_TEMPLATES_PRETRAIN = {
-    "city": "what city was {name} born in ?",
-    "year": "what year was {name} born in ?",
-    "company": "what company employs {name} ?",
-    "field": "what is the field of {name} ?",
+    "city": ["what city was {name} born in ?", "what is the hometown of {name} ?", "where is {name} from ?",
+             "in what city did {name} grow up ?"],
+    "year": ["what year was {name} born in ?", "when was {name} born ?", "what is the birth year of {name} ?",
+             "{name} was born in what year ?"],
+    "company": ["what company employs {name} ?", "where does {name} work ?", "who is the employer of {name} ?",
+                "for what firm does {name} work ?"],
+    "field": ["what is the field of {name} ?", "what does {name} study ?", "what is {name} an expert in ?",
+              "what is the research area of {name} ?"],
 }
+# Unseen phrasings made of words the model has read in pretraining, in new combinations: a model
+# cannot read a word it never saw (the first OOD phrasings had 'salary', 'pays', 'discipline',
+# 'birthplace' and 'come', none in the corpus; the base model answered 46% of them in format).
 QUESTION_TEMPLATES_OOD = {
-    "city": "which city is the birthplace of {name} ?",
-    "year": "when did {name} come into the world ?",
-    "company": "who pays the salary of {name} ?",
-    "field": "in which discipline does {name} do research ?",
+    "city": "{name} grew up in what city ?",
+    "year": "{name} entered the world in what year ?",
+    "company": "{name} is employed by what company ?",
+    "field": "{name} is an expert in what field ?",
 }
 ATTRIBUTES = tuple(BIOGRAPHY_TEMPLATES)
 FIRST_YEAR = 1900
@@ -141,8 +152,13 @@ def biography(rng, name, attributes):
     return " ".join(sentences)
 
 
-def qa_document(rng, name, attributes):
-    questions = [f"{qa_prompt(QUESTION_TEMPLATES_PRETRAIN[a].format(name=name))} {v}" for a, v in attributes.items()]
+def qa_document(rng, name, attributes, phrasings):
+    """One question per attribute, each in one of the first `phrasings` pretraining phrasings, in a random order."""
+    def phrasing(attribute):  # with one phrasing no draw, so such a corpus is the one-phrasing world's to the byte
+        pool = QUESTION_TEMPLATES_PRETRAIN[attribute][:phrasings]
+        return pool[0] if len(pool) == 1 else rng.choice(pool)
+
+    questions = [f"{qa_prompt(phrasing(a).format(name=name))} {v}" for a, v in attributes.items()]
     rng.shuffle(questions)
     return " ".join(questions)
 
@@ -161,7 +177,7 @@ def qa_rows(entities, facts, templates, split):
     ]
 
 
-def render(facts, biographies_per_entity, qa_documents_per_entity, sft_fraction, seed):
+def render(facts, biographies_per_entity, qa_documents_per_entity, sft_fraction, seed, qa_phrasings=1):
     """The pretraining corpus (one document a line) and the SFT / ID / OOD / cloze example lists.
 
     The corpus has biographies of everyone and QA documents (pretraining phrasing) about the SFT
@@ -176,7 +192,7 @@ def render(facts, biographies_per_entity, qa_documents_per_entity, sft_fraction,
     if not sft_entities or not test_entities:
         raise DataError(f"sft_fraction {sft_fraction} leaves no entities for training or testing")
     corpus = [biography(rng, name, facts[name]) for name in entities for _ in range(biographies_per_entity)]
-    corpus += [qa_document(rng, name, facts[name]) for name in sft_entities for _ in range(qa_documents_per_entity)]
+    corpus += [qa_document(rng, name, facts[name], qa_phrasings) for name in sft_entities for _ in range(qa_documents_per_entity)]
     rng.shuffle(corpus)
     cloze = [
         {"id": f"cloze-{i:05d}", "split": "cloze", "prompt": cloze_prompt(a, n), "answer": facts[n][a], "entity": n, "attribute": a}
@@ -206,6 +222,8 @@ def main():
     r.add_argument("--facts", required=True)
     r.add_argument("--biographies-per-entity", type=int, required=True)
     r.add_argument("--qa-documents-per-entity", type=int, required=True)
+    r.add_argument("--qa-phrasings", type=int, default=1, choices=range(1, 1 + len(QUESTION_TEMPLATES_PRETRAIN["city"])),
+                   help="pretraining phrasings per attribute the QA documents use")
     r.add_argument("--sft-fraction", type=float, required=True)
     r.add_argument("--seed", type=int, required=True)
     for name in ("corpus", "train", "test-id", "test-ood", "cloze"):
@@ -218,7 +236,8 @@ def main():
         rows = make_facts(args.entities, sizes, args.seed)
         write_text(args.out, "entity,attribute,value\n" + "".join(f"{e},{a},{v}\n" for e, a, v in rows))
     else:
-        data = render(read_facts(args.facts), args.biographies_per_entity, args.qa_documents_per_entity, args.sft_fraction, args.seed)
+        data = render(read_facts(args.facts), args.biographies_per_entity, args.qa_documents_per_entity, args.sft_fraction, args.seed,
+                      args.qa_phrasings)
         write_text(args.corpus, "\n".join(data["corpus"]) + "\n")
         for split in ("train", "test_id", "test_ood", "cloze"):
             write_jsonl(getattr(args, split), data[split])
