@@ -7,7 +7,7 @@ shows at every point. A part is known across points by its place in its claim (p
 carries the point's own figures. The settings columns are the grid's dotted config keys, whatever
 they are (axes()); nothing here or in the figure (points in grid order, by name) knows a particular
 axis. That is the seam for InfoRidge's capacity analysis (issue 21): the ridge claims' rows (8-12)
-against the depth axis, base_model.layers, of a sweep over it.
+against the depth axis of a sweep over it (base_model.own_models.modular.layers in presets/sweeps/worlds.yaml).
 """
 
 import json

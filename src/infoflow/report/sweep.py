@@ -23,7 +23,7 @@ equal settings, post-training runs) is computed once, in resources/.
 
 The effect map reads each point's claims (infoflow.report.effect_map), with the point's settings as
 columns, and its figure is drawn by infoflow.report.effect_map_figures. Both read the axes
-generically from those columns: the depth axis (base_model.layers) is also InfoRidge's capacity
+generically from those columns: the depth axis (base_model.own_models.modular.layers) is also InfoRidge's capacity
 analysis (issue 21), which can read the ridge claims' rows of effect_map.csv against it.
 """
 

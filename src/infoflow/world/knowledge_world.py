@@ -51,9 +51,10 @@ QUESTION_TEMPLATES_ID = {
 # small model stores the facts but does not learn to extract them in a question context (Allen-Zhu &
 # Li, Physics of LMs 3.1, "mixed training"; measured here: 99.7% cloze recall, yet 11% ID accuracy
 # after SFT). Its QA documents draw from the first `qa_phrasings` of each list: with one, the base
-# model answers unseen phrasings mostly out of format (measured on the 8-layer default of 2026-12-01,
-# cut at the next question: 23% of OOD answers in format, 71% of ID ones), as a base model that has
-# met one way of asking would; real pretraining text asks the same thing in many ways.
+# model answers unseen phrasings mostly out of format (measured on the 8-layer default of 2026-12-01
+# with 4 demonstrations, cut at the next question: 21% of OOD answers in format, 67% of ID ones), as
+# a base model that has met one way of asking would; real pretraining text asks the same thing in
+# many ways.
 QUESTION_TEMPLATES_PRETRAIN = {
     "city": ["what city was {name} born in ?", "what is the hometown of {name} ?", "where is {name} from ?",
              "in what city did {name} grow up ?"],
