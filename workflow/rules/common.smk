@@ -17,6 +17,7 @@ from infoflow.config import (
     check_unique_keys,
     describe_schema_error,
     overlay,
+    SYNTHETIC_TASKS,
     task_seeds,
 )
 from infoflow.disk import (
@@ -87,7 +88,7 @@ PRETRAINED = config["base_model"].get("pretrained")
 # Tasks with a base model of their own, pretrained here on their corpus alone, and the settings
 # each changes; the other synthetic tasks share one pretrained on their corpora.
 OWN_MODELS = {} if PRETRAINED else config["base_model"].get("own_models", {})
-SYNTHETIC = ("knowledge", "modular")
+SYNTHETIC = tuple(SYNTHETIC_TASKS)
 
 
 def pretrained_here(task):
@@ -116,8 +117,9 @@ RIDGE, FLUX, KEY_SHIFT = config["inforidge"], config["flux"], config["key_shift"
 TEST_SPLITS = ["test_id", "test_ood"]
 # Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
-# (task, method, seed) post-training runs: each method runs on its own `tasks` and `seeds` (default:
-# all of them), so cheap accuracy runs can have more seeds than costly ones.
+# (task, method, seed) post-training runs: each method runs on its own `tasks` and the first
+# `run_seeds` of each task's seeds (default: all), so cheap accuracy runs can have more seeds than
+# costly ones.
 RUNS = [
     (t, m, str(s))
     for m, entry in config["methods"].items()
@@ -127,19 +129,14 @@ RUNS = [
 
 
 def analysed(runs, tasks=None, run_seeds=None, methods=None):
-    """The `runs` on `tasks` and `methods`, and on the first `run_seeds` seeds of each (task,
-    method) (None: any)."""
-    kept = [
-        (t, m, s)
-        for t, m, s in runs
-        if (tasks is None or t in tasks) and (methods is None or m in methods)
-    ]
-    if run_seeds is None:
-        return kept
+    """The `runs` on `tasks` and `methods`, and on the first `run_seeds` seeds of each task (None:
+    any); a method's own seeds are the first of its task's, so these are its first ones too."""
     return [
         (t, m, s)
-        for t, m, s in kept
-        if [r[2] for r in kept if r[:2] == (t, m)].index(s) < run_seeds
+        for t, m, s in runs
+        if (tasks is None or t in tasks)
+        and (methods is None or m in methods)
+        and (run_seeds is None or s in map(str, task_seeds(config, t)[:run_seeds]))
     ]
 
 
