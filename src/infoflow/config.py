@@ -13,6 +13,7 @@ import re
 
 import yaml
 
+from infoflow.base_models import SYNTHETIC_TASKS, depth_methods, pretrained_settings
 from infoflow.world.adapters import entry_name, generic_problem
 from infoflow.world.knowledge_world import ATTRIBUTES
 
@@ -120,7 +121,6 @@ def known_depth(base):
     return None
 
 
-SYNTHETIC_TASKS = {"knowledge": "knowledge_world", "modular": "modular_task"}  # task -> its config section
 
 
 def task_seeds(config, task):
@@ -212,7 +212,7 @@ def check(config):
     for task, changes in ({} if pretrained else base.get("own_models") or {}).items():
         if task not in SYNTHETIC_TASKS:
             raise ConfigError(f"base_model.own_models.{task}: only the synthetic tasks ({', '.join(SYNTHETIC_TASKS)}) are pretrained here")
-        own = {**base, **changes}
+        own = pretrained_settings(config, task)
         if own["hidden_size"] % own["heads"]:
             raise ConfigError(f"base_model.own_models.{task}: hidden_size {own['hidden_size']} is not divisible by heads {own['heads']}")
     depth = known_depth(base)
@@ -225,10 +225,22 @@ def check(config):
         unknown = set(method.get("tasks", [])) - set(config["tasks"])
         if unknown:
             raise ConfigError(f"methods.{name}.tasks: {sorted(unknown)} not in tasks {config['tasks']}")
+        if method.get("base_layers"):
+            if pretrained:
+                raise ConfigError(f"methods.{name}.base_layers: only a base model pretrained here has a depth to change (base_model.pretrained is set)")
+            if set(method.get("tasks", config["tasks"])) - set(SYNTHETIC_TASKS):
+                raise ConfigError(f"methods.{name}.base_layers: its tasks must be synthetic ({', '.join(SYNTHETIC_TASKS)}); give it `tasks`")
     ridge = config["inforidge"]
     unknown = set(ridge.get("tasks") or []) - set(config["tasks"])
     if unknown:
         raise ConfigError(f"inforidge.tasks: {sorted(unknown)} not in tasks {config['tasks']}")
+    depths = ridge.get("depths")
+    if depths and not pretrained:
+        if depths["task"] not in set(ridge.get("tasks") or config["tasks"]) & set(SYNTHETIC_TASKS):
+            raise ConfigError(f"inforidge.depths.task: {depths['task']} is not a synthetic task whose runs InfoRidge analyses (inforidge.tasks)")
+        taken = set(depth_methods(config)) & set(config["methods"])
+        if taken:
+            raise ConfigError(f"methods: {sorted(taken)} are the names of the depth analysis's methods (inforidge.depths); rename them")
     if ridge["mi"]["examples"] > ridge["extraction"]["examples"]:
         raise ConfigError(
             f"inforidge.mi.examples: {ridge['mi']['examples']} is more than the "

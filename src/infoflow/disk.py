@@ -33,6 +33,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from infoflow.base_models import pretrained_models
+
 GB = 1e9
 SPLITS = 2  # test_id and test_ood, the splits extraction reads
 VECTOR_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}  # bfloat16 files hold float32 whose zero halves compress away
@@ -114,9 +116,8 @@ def embedded_vocabulary(config):
 
 
 def pretrained_shapes(config):
-    """config.json-style dicts of the base models pretrained here: the shared one and each task's own."""
-    base = {k: v for k, v in config["base_model"].items() if k != "own_models"}
-    settings = [base, *({**base, **changes} for changes in config["base_model"].get("own_models", {}).values())]
+    """config.json-style dicts of the base models pretrained here (infoflow.config.pretrained_models)."""
+    settings = [s for _, s in pretrained_models(config).values()]
     return [{"model_type": s["architecture"], "hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"],
              "num_hidden_layers": s["layers"], "num_attention_heads": s["heads"], "vocab_size": embedded_vocabulary(config),
              "max_position_embeddings": s["block_size"], "tie_word_embeddings": True}  # as pretrain.build_model

@@ -9,22 +9,13 @@ RECALL_KEY = settings_key(config["evaluation"], config["model_loading"])
 # The claims' precondition that the knowledge is in the base model, where it has been measured.
 RECALL_METRICS = [] if not RECALL_TABLES else [f"<world>/base/recall-{RECALL_KEY}/metrics.json"]
 CORPORA = [f"<world>/data/{task}/corpus.txt" for task in SYNTHETIC]
-# The base models pretrained here: the shared one (on the corpora of the tasks without their own),
-# and each task's own; folder in <world>/ -> (its tasks, its settings).
-PRETRAINED_MODELS = {
-    "model": (
-        [t for t in SYNTHETIC if t not in OWN_MODELS],
-        without(config["base_model"], "own_models"),
-    ),
-    **{
-        pretrained_here(task): ([task], without(config["base_model"], "own_models") | changes)
-        for task, changes in OWN_MODELS.items()
-    },
-}
+# The base models pretrained here (infoflow.config.pretrained_models): folder in <world>/ -> (the
+# tasks whose corpora it learns, its settings).
+PRETRAINED_MODELS = pretrained_models(config)
 
 
 wildcard_constraints:
-    base="model(-[A-Za-z0-9_]+)?",
+    base="model(-[A-Za-z0-9_]+)*",
 
 
 EXAMPLE_FILES = [
@@ -100,7 +91,7 @@ rule pretrain_base_model:
 rule knowledge_recall:
     """Cloze completion of every fact by the base model: is the knowledge in the parameters?"""
     input:
-        weights=f"<world>/{pretrained_here('knowledge')}/model.safetensors",
+        weights=f"<world>/{base_folder(config, 'knowledge')}/model.safetensors",
         examples="<world>/data/knowledge/cloze.jsonl",
         code=code("posttrain.evaluate"),
     output:

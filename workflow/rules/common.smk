@@ -11,13 +11,20 @@ from snakemake.utils import validate
 
 from snakemake.common.configfile import load_configfile
 
+from infoflow.base_models import (
+    SYNTHETIC_TASKS,
+    base_folder,
+    depth_methods,
+    pretrained_models,
+    pretrained_settings,
+    with_depth_methods,
+)
 from infoflow.config import (
     ConfigError,
     check,
     check_unique_keys,
     describe_schema_error,
     overlay,
-    SYNTHETIC_TASKS,
     task_seeds,
 )
 from infoflow.disk import (
@@ -52,6 +59,8 @@ try:
     config.update(merged_config)
     validate(config, "../schemas/config.schema.yaml")
     check(config)
+    # InfoRidge's depth analysis runs as SFT methods of their own (infoflow.config.depth_methods).
+    config.update(with_depth_methods(config))
 except WorkflowError as e:
     # Snakemake wraps the jsonschema ValidationError; it is the exception being handled there.
     cause = e.__cause__ or e.__context__
@@ -85,31 +94,26 @@ pathvars:
 TASKS = config["tasks"]
 DATASET_TASKS = [t for t in TASKS if t in config.get("datasets", {})]
 PRETRAINED = config["base_model"].get("pretrained")
-# Tasks with a base model of their own, pretrained here on their corpus alone, and the settings
-# each changes; the other synthetic tasks share one pretrained on their corpora.
-OWN_MODELS = {} if PRETRAINED else config["base_model"].get("own_models", {})
 SYNTHETIC = tuple(SYNTHETIC_TASKS)
 
 
-def pretrained_here(task):
-    """The folder in <world>/ of the base model a task starts from: model/ or its own model-<task>/."""
-    return f"model-{task}" if task in OWN_MODELS else "model"
+def base_model(task, method=None):
+    """The model `method` on `task` starts from (None: the task's base model): a hub id or local
+    folder, or one pretrained here (infoflow.config.base_folder)."""
+    return PRETRAINED or f"<world>/{base_folder(config, task, method)}"
 
 
-def base_model(task):
-    """The model post-training on `task` starts from: a hub id or local folder, or one pretrained here."""
-    return PRETRAINED or f"<world>/{pretrained_here(task)}"
-
-
-def base_model_files(task):
+def base_model_files(task, method=None):
     """A local base model is an input (its config.json), so replacing it reruns what depends on it."""
     return (
-        [f"{base_model(task)}/config.json"] if not PRETRAINED or os.path.isdir(PRETRAINED) else []
+        [f"{base_model(task, method)}/config.json"]
+        if not PRETRAINED or os.path.isdir(PRETRAINED)
+        else []
     )
 
 
 def base_inputs(wildcards):
-    return base_model_files(wildcards.task)
+    return base_model_files(wildcards.task, getattr(wildcards, "method", None))
 
 
 METHODS = list(config["methods"])
@@ -150,6 +154,16 @@ KERNEL_RUNS = analysed(RIDGE_RUNS, methods=["sft"]) if RIDGE["kernel_checks"] el
 FLUX_RUNS = analysed(RUNS, [FLUX["task"]], FLUX.get("run_seeds"))
 # Runs of the task whose key distribution is compared with the base model's.
 KEY_SHIFT_RUNS = analysed(RUNS, [KEY_SHIFT["task"]], KEY_SHIFT.get("run_seeds"))
+# Runs of InfoRidge's depth analysis: the task's SFT runs from base models of each depth (its own
+# depth: the plain sft runs).
+DEPTHS = None if PRETRAINED else RIDGE.get("depths")
+DEPTH_METHODS = (
+    [*depth_methods(config)]
+    + (["sft"] if pretrained_settings(config, DEPTHS["task"])["layers"] in DEPTHS["layers"] else [])
+    if DEPTHS
+    else []
+)
+DEPTH_RUNS = analysed(RIDGE_RUNS, methods=DEPTH_METHODS)
 
 
 wildcard_constraints:
@@ -221,7 +235,7 @@ def accuracy_groups(wildcards):
 
 
 # Method-entry keys that are not the method's parameters.
-NOT_PARAMETERS = ("kind", "tasks", "run_seeds", "at_eval")
+NOT_PARAMETERS = ("kind", "tasks", "run_seeds", "at_eval", "base_layers")
 
 
 def method_args(entry):

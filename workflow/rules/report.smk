@@ -167,13 +167,14 @@ rule claims:
     params:
         kernel=RIDGE["mi"]["kernel"],
         sigma=RIDGE["mi"]["sigma"],
+        depth_methods=DEPTH_METHODS,
         statistics=config["statistics"],
     shell:
         "python -m infoflow.report.claims --steering {input.steering} --metrics {input.metrics}"
         " --base-metrics {input.base_metrics} --recall {input.recall}"
         " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
-        " --kernel {params.kernel} --sigma {params.sigma}"
+        " --kernel {params.kernel} --sigma {params.sigma} --depth-methods {params.depth_methods}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 
@@ -208,7 +209,14 @@ rule provenance:
     base model (hub revision or content hash), every data file's hash, the device and dtype."""
     input:
         config="<results>/config.yaml",
-        base=list(dict.fromkeys(f for task in TASKS for f in base_model_files(task))),
+        # every base model a run starts from (the depth analysis's too)
+        base=list(
+            dict.fromkeys(
+                f
+                for task, method in [(t, None) for t in TASKS] + [run[:2] for run in RUNS]
+                for f in base_model_files(task, method)
+            )
+        ),
         data=sorted({data_file(t, s) for t in TASKS for s in ("train", *TEST_SPLITS)}),
         code=code("training.provenance"),
     output:

@@ -34,8 +34,9 @@ BETA_SCHEMA = {"task": pl.String, "method": pl.String, "run_seed": pl.Int64, "se
                "layer": pl.Int64, "beta": pl.Float64}
 
 
-def sft_last_point(frame, task):
-    part = frame.filter((pl.col("task") == task) & (pl.col("method") == BASELINE))
+def sft_last_point(frame, task, method=BASELINE):
+    """The rows of `method` (default SFT) on `task` at its last checkpoint."""
+    part = frame.filter((pl.col("task") == task) & (pl.col("method") == method))
     return part.filter(pl.col("point") == part["point"].max())
 
 
@@ -61,9 +62,9 @@ def grid(frame, value, inner=None, columns=LAYER_ROWS):
     return table.reshape(len(seeds), -1, table.shape[1]), seeds, keys
 
 
-def information_grid(mi, task):
-    """I(Z;Y) of the SFT runs' last checkpoint on the ID sample: grid() over sampling seeds and layer rows."""
-    part = sft_last_point(mi, task)
+def information_grid(mi, task, method=BASELINE):
+    """I(Z;Y) of the runs' last checkpoint (default SFT's) on the ID sample: grid() over sampling seeds and layer rows."""
+    part = sft_last_point(mi, task, method)
     return grid(part.filter((pl.col("quantity") == "hidden") & (pl.col("split") == "test_id")), "mi", "sample_seed")
 
 

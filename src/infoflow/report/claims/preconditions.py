@@ -86,6 +86,8 @@ CLAIM_PRECONDITIONS = {
     "7": ("recall", "flux_seeds"),
     **{n: ("depth", "task_learned", "curve_seeds") for n in ("8", "9", "10", "12")},
     "11": ("depth", "task_learned", "beta_seeds"),
+    # The depth threshold: each depth's model has learned the task, so a missing ridge is not a missing task.
+    "14": ("depth_task_learned", "depth_seeds"),
 }
 
 
@@ -149,9 +151,10 @@ def sft_id_accuracy(steering, task):
     return None if row.is_empty() else row["accuracy_mean"][0]
 
 
-def last_layer_exit(early_exit, task):
-    """Mean over SFT runs of the ID early-exit accuracy at the raw last layer, last checkpoint (as claim 9 reads it)."""
-    part = sft_last_point(early_exit, task).filter((pl.col("split") == "test_id") & ~pl.col("final_norm"))
+def last_layer_exit(early_exit, task, method=BASELINE):
+    """Mean over the runs of `method` (default SFT) of the ID early-exit accuracy at the raw last layer, last
+    checkpoint (as claim 9 reads it); None without them."""
+    part = sft_last_point(early_exit, task, method).filter((pl.col("split") == "test_id") & ~pl.col("final_norm"))
     return None if part.is_empty() else float(part.filter(pl.col("layer") == part["layer"].max())["accuracy"].mean())
 
 
@@ -173,6 +176,10 @@ def measure(inputs):
         "flux_seeds": fewest_seeds(inputs["flux_tokens"], "method", "seed", "flux"),
         "curve_seeds": fewest_seeds(sft_curves, "task", "seed", "information curves"),
         "beta_seeds": fewest_seeds(inputs["betas"].filter(pl.col("method") == BASELINE), "task", "run_seed", "residual scaling"),
+        "depth_task_learned": [Check("task_learned", f"{task} {method}", last_layer_exit(inputs["early_exit"], task, method))
+                               for method in inputs["depth_methods"]
+                               for task in sorted(mi.filter(pl.col("method") == method)["task"].unique())] or [Check("task_learned", "", None)],
+        "depth_seeds": fewest_seeds(mi.filter(pl.col("method").is_in(inputs["depth_methods"])), "method", "seed", "depth runs"),
     }
 
 
