@@ -2,11 +2,12 @@
 
 Runs each script of benchmarks/ (with settings that keep the whole command under 10 minutes on
 the project's 2-core CPU) and collects the headline figures each writes with --json; adds the
-pipeline's figures: the wall time of the last recorded full run (from its Snakemake benchmark
-files in results/benchmarks/), the time of a no-op rerun, and which jobs a figure-only config
-change reruns (a dry run). The token-flux benchmark needs a post-trained model of the default run
-and runs when there is one; the GPU benchmark needs a CUDA device. The table between the markers
-in BENCHMARKS.md is replaced; the notes below it are kept.
+pipeline's figures: the wall time of the last recorded full run and the bound of any 2-core
+schedule (benchmarks/pipeline_profile.py, from its jobs' Snakemake benchmark files), the time of a
+no-op rerun, and which jobs a figure-only config change reruns (a dry run). The token-flux
+benchmark needs a post-trained model of the default run and runs when there is one; the GPU
+benchmark needs a CUDA device. The table between the markers in BENCHMARKS.md is replaced, and
+so is the pipeline profile between its own markers; the notes around them are kept.
 
     python benchmarks/run_all.py            (make benchmarks)
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 import headline
+import pipeline_profile
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- benchmarks/run_all.py: start -->", "<!-- benchmarks/run_all.py: end -->"
@@ -66,48 +68,15 @@ def run_folder(task, method, seed):
         return next((row["folder"] for row in csv.DictReader(f) if (row["task"], row["method"], row["seed"]) == (task, method, seed)), None)
 
 
-def default_run_folders():
-    """The folders whose benchmark files are the default run's jobs: its results, the shared world
-    and base model, and each of its post-training runs (results/default/runs.csv)."""
-    if not RUN_INDEX.exists():
-        return []
-    with RUN_INDEX.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    stages = {REPO / folder for row in rows for column, folder in row.items() if folder and column not in ("task", "method", "seed")}
-    worlds = {REPO / row["folder"].split("/runs/")[0] for row in rows}  # resources/base-<key>
-    return [REPO / "results/default", *(w / "benchmarks" for w in worlds), *(w / "base" for w in worlds), *stages]
-
-
-def last_run_wall_time(folders):
-    """(minutes from the first job's start to the last job's end, jobs) of the run whose jobs wrote
-    the benchmark files under `folders`: each file's mtime is its job's end, minus its `s` column
-    its start."""
-    spans = []
-    for path in (p for folder in folders for p in folder.glob("**/*.tsv" if folder.name in ("benchmarks", "base") else "*.tsv")):
-        lines = path.read_text().splitlines()
-        if len(lines) >= 2:
-            seconds = float(lines[1].split("\t")[0])
-            end = path.stat().st_mtime
-            spans.append((end - seconds, end))
-    if not spans:
-        return None, 0
-    return (max(end for _, end in spans) - min(start for start, _ in spans)) / 60, len(spans)
-
-
 def snakemake(*arguments):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--workflow-profile", "none", *arguments],
-                          cwd=REPO, capture_output=True, text=True)
+    return pipeline_profile.snakemake(REPO, *arguments)
 
 
-def pipeline_rows():
-    rows = []
-    minutes, jobs = last_run_wall_time(default_run_folders())
-    if minutes is None:
-        rows.append(headline.row("full default reproduction wall time", "no recorded run in results/default/benchmarks/",
-                                 f"<= {PIPELINE_TARGET_MINUTES} min"))
+def pipeline_rows(profile):
+    """The last recorded run's wall time and bound (`profile`), then the no-op rerun and a figure-only change."""
+    rows = pipeline_profile.headline_rows(profile, PIPELINE_TARGET_MINUTES)
+    if profile["wall_s"] is None:
         return rows
-    rows.append(headline.row(f"full default reproduction wall time ({jobs} jobs; last recorded run, from its benchmark files)",
-                             f"{minutes:.1f} min", f"<= {PIPELINE_TARGET_MINUTES} min", minutes <= PIPELINE_TARGET_MINUTES))
     start = time.perf_counter()
     rerun = snakemake()
     seconds = time.perf_counter() - start
@@ -163,9 +132,10 @@ def main():
     else:
         sections.append(([headline.row("GPU: SFT tokens/s and MFU of a Qwen2.5-0.5B shape in bf16, steering ratios, peak memory",
                                        "not measured: no CUDA device here", "MFU >= 0.35 on an H100")], "python " + GPU_SCRIPT[0]))
-    sections.append((pipeline_rows(), "make reproduce; snakemake --cores 2; snakemake -n --configfile <config.yaml, dpi + 1>"))
+    profile = pipeline_profile.profile(REPO)  # before the no-op rerun, which would rewrite what it reruns
+    sections.append((pipeline_rows(profile), "make reproduce; snakemake --cores 2; snakemake -n --configfile <config.yaml, dpi + 1>"))
     path = REPO / "BENCHMARKS.md"
-    text = path.read_text()
+    text = pipeline_profile.replace_block(path.read_text(), pipeline_profile.tables(profile))
     generated = table(sections)
     if START in text:
         text = text[: text.index(START)] + generated + text[text.index(END) + len(END):]
@@ -174,6 +144,7 @@ def main():
         text = f"{title}\n\n{generated}\n\n{rest}"
     path.write_text(text)
     print(generated)
+    print(pipeline_profile.tables(profile))
 
 
 if __name__ == "__main__":
