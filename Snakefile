@@ -18,6 +18,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/ridge.smk"
 include: "workflow/rules/flux.smk"
+include: "workflow/rules/multitoken.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -31,6 +32,7 @@ localrules:
     ridge_figures,
     flux_tables,
     flux_figures,
+    multitoken_report,
     claims,
     run_config,
 
@@ -62,4 +64,7 @@ rule all:
         "<results>/flux.html",
         "<results>/figures/flux_examples.png",
         "<results>/figures/flux_classes.png",
+        "<results>/tables/multitoken.md",
+        "<results>/figures/multitoken_heatmap.png",
+        "<results>/figures/multitoken_curves.png",
         "<results>/claims.md",
