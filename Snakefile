@@ -19,6 +19,7 @@ include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/ridge.smk"
 include: "workflow/rules/flux.smk"
 include: "workflow/rules/depth.smk"
+include: "workflow/rules/multitoken.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -33,6 +34,7 @@ localrules:
     flux_tables,
     flux_figures,
     depth_report,
+    multitoken_report,
     claims,
     run_config,
 
@@ -65,4 +67,7 @@ rule all:
         "<results>/figures/flux_examples.png",
         "<results>/figures/flux_classes.png",
         DEPTH_TARGETS,
+        "<results>/tables/multitoken.md",
+        "<results>/figures/multitoken_heatmap.png",
+        "<results>/figures/multitoken_curves.png",
         "<results>/claims.md",

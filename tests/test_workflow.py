@@ -179,7 +179,7 @@ def test_settings_that_change_no_shared_output_rerun_no_shared_job(smoke_run, tm
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
         assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1,
-                                      **CONFIG_RECORD, "all": 1}
+                                      "multitoken_report": 1, **CONFIG_RECORD, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
@@ -211,9 +211,10 @@ def jobs_after_editing(smoke_run, module):
 
 
 def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_run):
-    # kernel_check estimates I(Z;Y) with mi.py too; the claims read both.
+    # kernel_check and the multi-token stage estimate I(Z;Y) with mi.py too; the claims read them all.
     assert jobs_after_editing(smoke_run, "inforidge/mi") == {
         "ridge_analysis": 8, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
+        "multitoken_information": 1, "multitoken_report": 1,
     }
 
 
@@ -222,6 +223,7 @@ def test_editing_the_figure_module_reruns_only_figure_jobs(smoke_run):
     # to the shared figure module reruns the jobs that draw and nothing else.
     assert jobs_after_editing(smoke_run, "report/figures") == {
         "accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "all": 1,
+        "multitoken_report": 1,
     }
 
 

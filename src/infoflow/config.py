@@ -267,6 +267,13 @@ def check(config):
     flux = config["flux"]
     if flux["prompts"] == "cloze" and flux["task"] != "knowledge":
         raise ConfigError(f"flux.prompts: cloze prompts exist for the knowledge task only, not {flux['task']}")
+    multitoken = config["multitoken"]
+    if multitoken["task"] not in config["tasks"]:
+        raise ConfigError(f"multitoken.task: {multitoken['task']} is not in tasks {config['tasks']}")
+    if multitoken["prompts"] == "cloze" and multitoken["task"] != "knowledge":
+        raise ConfigError(f"multitoken.prompts: cloze prompts exist for the knowledge task only, not {multitoken['task']}")
+    if multitoken["mi_examples"] > multitoken["examples"]:
+        raise ConfigError(f"multitoken.mi_examples: {multitoken['mi_examples']} is more than the {multitoken['examples']} prompts continued")
 
 
 def main():

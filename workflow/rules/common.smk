@@ -118,6 +118,7 @@ def base_inputs(wildcards):
 
 METHODS = list(config["methods"])
 RIDGE, FLUX, KEY_SHIFT = config["inforidge"], config["flux"], config["key_shift"]
+MULTITOKEN = config["multitoken"]
 TEST_SPLITS = ["test_id", "test_ood"]
 # Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
@@ -181,6 +182,7 @@ wildcard_constraints:
     flux=KEY,
     key_shift=KEY,
     base_evaluation=KEY,
+    multitoken=KEY,
 
 
 def model_options():

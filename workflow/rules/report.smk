@@ -148,6 +148,7 @@ rule claims:
         early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv", runs=RIDGE_RUNS),
         betas=run_files(f"{RESIDUAL_SCALING}/betas.csv", runs=SCALED_RUNS),
         kernels=run_files(f"{KERNELS}/kernels.csv", runs=KERNEL_RUNS),
+        multitoken=MULTITOKEN_MI,
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
@@ -175,6 +176,7 @@ rule claims:
         " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
         " --kernel {params.kernel} --sigma {params.sigma} --depth-methods {params.depth_methods}"
+        " --multitoken {input.multitoken}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 

@@ -24,6 +24,8 @@ def without(entry, *keys):
 # What a flux or key-shift job reads of its section (which run seeds are analysed is not its concern).
 FLUX_JOB = without(FLUX, "render_prompts", "run_seeds")
 KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
+# The multi-token job's estimator: InfoRidge's kernel, width and Renyi order.
+MULTITOKEN_ESTIMATOR = {key: RIDGE["mi"][key] for key in ("kernel", "sigma", "alpha")}
 
 
 def stage_settings(task, method=None):
@@ -54,6 +56,12 @@ def stage_settings(task, method=None):
             loading,
         ),
         "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT_JOB, loading),
+        "multitoken": (
+            data_file(MULTITOKEN["task"], MULTITOKEN["prompts"]),
+            MULTITOKEN,
+            MULTITOKEN_ESTIMATOR,
+            loading,
+        ),
     }
     if method:
         entry = without(config["methods"][method], "tasks", "run_seeds")

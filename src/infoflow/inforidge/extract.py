@@ -59,6 +59,13 @@ def encode_batch(tokenizer, examples, device):
 @torch.no_grad()
 def last_position_states(model, ids, mask, lengths):
     """[batch, L + 2, d] states at the last prompt position: layers 0..L raw, then layer L normed."""
+    return position_states(model, ids, mask, (lengths - 1)[:, None])[:, 0]
+
+
+@torch.no_grad()
+def position_states(model, ids, mask, positions):
+    """[batch, positions, L + 2, d] states at the positions [batch, K] of each row: layers 0..L raw,
+    then layer L normed."""
     captured = {}
 
     def keep_raw(module, args, output):
@@ -70,8 +77,22 @@ def last_position_states(model, ids, mask, lengths):
     finally:
         handle.remove()
     states = [*hidden[:-1], captured["raw"], hidden[-1]]
-    rows, last = torch.arange(ids.shape[0], device=ids.device), lengths - 1
-    return torch.stack([s[rows, last] for s in states], dim=1).float()
+    rows = torch.arange(ids.shape[0], device=ids.device)[:, None]
+    return torch.stack([s[rows, positions] for s in states], dim=2).float()
+
+
+def layer_rows(n_layers, last_layer):
+    """(indices into the L + 2 state rows of position_states, their layer numbers, their final_norm
+    flags) that `last_layer` (LAST_LAYER) keeps."""
+    # Row n_layers + 1 of the states is layer n_layers read after the final norm.
+    layer_of = [*range(n_layers + 1), n_layers]
+    keep = {"raw": [*range(n_layers + 1)], "normed": [*range(n_layers), n_layers + 1], "both": [*range(n_layers + 2)]}[last_layer]
+    return keep, [layer_of[i] for i in keep], [i == n_layers + 1 for i in keep]
+
+
+def target_embeddings(model, tokens):
+    """The targets Y: the input-embedding rows of the token ids `tokens` (float32; the estimator normalises them)."""
+    return model.get_input_embeddings().weight[tokens].float()
 
 
 @torch.no_grad()
@@ -84,16 +105,14 @@ def batch_columns(model, tokenizer, examples, last_layer):
     residual = torch.cat([raw[:, :1], raw[:, 1:] - raw[:, :-1], normed - raw[:, -2:-1]], dim=1)
     head = model.get_output_embeddings()
     exit_tokens = torch.cat([head(final_norm(model)(raw)).argmax(-1), head(normed).argmax(-1)], dim=1)
-    # Row index n_layers + 1 of `states` is layer n_layers read after the final norm.
-    layer_of = [*range(n_layers + 1), n_layers]
-    keep = {"raw": [*range(n_layers + 1)], "normed": [*range(n_layers), n_layers + 1], "both": [*range(n_layers + 2)]}[last_layer]
+    keep, layers, final_norms = layer_rows(n_layers, last_layer)
     count, per = len(examples), len(keep)
-    target = model.get_input_embeddings().weight[targets].float()
+    target = target_embeddings(model, targets)
     return {
         "example_id": np.repeat([e["id"] for e in examples], per),
         "split": np.repeat([e["split"] for e in examples], per),
-        "layer": np.tile([layer_of[i] for i in keep], count),
-        "final_norm": np.tile([i == n_layers + 1 for i in keep], count),
+        "layer": np.tile(layers, count),
+        "final_norm": np.tile(final_norms, count),
         "hidden": states[:, keep].reshape(count * per, -1).cpu().numpy(),
         "residual": residual[:, keep].reshape(count * per, -1).cpu().numpy(),
         "target": target.repeat_interleave(per, dim=0).cpu().numpy(),

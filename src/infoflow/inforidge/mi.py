@@ -9,6 +9,13 @@ product of their Grams, scaled to unit trace, and I(A; B) = H(A) + H(B) - H(A, B
 
 InfoRidge needs I(Z_l; Y) for every layer l: `mutual_information_layers`. Everything is float64.
 The eigenvalues dominate the cost; each layer is one single-threaded task on torch's threads.
+
+Its multi-token analysis (Sec. 5) compares sets of vectors: example i holds the tokens A_i, and the
+sequence kernel k(A_i, A_j) is the mean of the kernel over every pair (a in A_i, b in A_j), scaled
+to unit trace as above (`sequence_kernels`, `sequence_mutual_information`). The sets at every step
+t come from one kernel over all N x T tokens per layer: `prefix` sets (the tokens up to t) sum its
+[T, T] blocks by cumulative sums along both token axes, `step` sets (token t alone) take their
+diagonals.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +28,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 KERNELS = ("gaussian", "laplacian", "polynomial")
+SETS = ("prefix", "step")  # the multi-token sets at step t: the tokens up to t, or token t alone
 # The polynomial kernel is (u.v + 1)^POLYNOMIAL_DEGREE; it has no width, so sigma is not used.
 POLYNOMIAL_DEGREE = 2
 
@@ -65,13 +73,98 @@ def _entropies_with(x, ky, kernel, sigma, alpha):
     return _entropy_of_grams(torch.stack([kx, _unit_trace_(kx * ky)]), alpha)
 
 
-def _check(kernel, sigma, alpha):
+def sequence_kernels(x, mask, sets="prefix", kernel="gaussian", sigma=1.0):
+    """Sequence-kernel matrices [T, N, N] (float64, not scaled) of N examples' token vectors x [N, T, d]
+    whose tokens `mask` [N, T] says exist: entry [t, i, j] is the mean kernel over the pairs of example
+    i's and example j's tokens in their sets at step t (SETS), nan where either set is empty."""
+    _check(kernel, sigma, 1.0, sets)
+    x = _rows(x, 3)
+    with _single_threaded():
+        return _sequence_kernels(x, _mask(mask, x.shape[:2]), sets, kernel, sigma)
+
+
+def sequence_mutual_information(xs, y, mask, samples=None, sets="prefix", kernel="gaussian", sigma=1.0, alpha=1.0):
+    """I(X_l; Y) under the sequence kernel at every step t, per sample of the examples: numpy arrays
+    (mi [samples, T, L], examples [samples, T]).
+
+    xs [L, N, T, d] holds one representation per layer of every example's T tokens, y [N, T, d'] the
+    targets of the same tokens, and mask [N, T] which tokens exist: a sequence that stopped early keeps
+    its shorter sets. `samples` lists the indices of the examples each estimate uses (default: one
+    sample, all of them). An example whose set is empty at step t (a `step` set past its end) is left
+    out of that step's estimate; `examples` counts those kept, and mi is nan where fewer than 2 are.
+    """
+    _check(kernel, sigma, alpha, sets)
+    xs, y = _rows(xs, 4), _rows(y, 3)
+    if xs.shape[1:3] != y.shape[:2]:
+        raise ValueError(f"x has {tuple(xs.shape[1:3])} examples x tokens but y has {tuple(y.shape[:2])}; they must be the same tokens")
+    mask = _mask(mask, y.shape[:2])
+    samples = [torch.arange(y.shape[0])] if samples is None else [torch.as_tensor(s, dtype=torch.long) for s in samples]
+    with _single_threaded() as threads, \
+            ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        ky = _sequence_kernels(y, mask, sets, kernel, sigma)
+        present = ~ky.diagonal(dim1=-2, dim2=-1).isnan()  # [T, N]: the examples whose sets are not empty
+        picks = [[sample[present[t, sample]] for t in range(len(ky))] for sample in samples]
+        h_y = pool.submit(_target_entropies, ky, picks, alpha)
+        layer_entropies = partial(_sequence_entropies, ky=ky, picks=picks, mask=mask, sets=sets, kernel=kernel, sigma=sigma, alpha=alpha)
+        h_x, h_xy = torch.stack(list(pool.map(layer_entropies, xs)), dim=-1).unbind(-2)  # each [samples, T, L]
+        information = h_x + h_y.result()[..., None] - h_xy
+    return information.numpy(), np.array([[len(pick) for pick in sample] for sample in picks])
+
+
+def _sequence_kernels(x, mask, sets, kernel, sigma):
+    """sequence_kernels of x [N, T, d] (float64) and mask [N, T] (float64 0 / 1)."""
+    n, steps, width = x.shape
+    k = _kernel(x.reshape(n * steps, width), kernel, sigma).view(n, steps, n, steps)
+    k.mul_(mask[:, :, None, None]).mul_(mask[None, None])
+    if sets == "prefix":  # sum over a <= t, b <= t: cumulative sums along both token axes, then the diagonal
+        sums, sizes = k.cumsum_(1).cumsum_(3).diagonal(dim1=1, dim2=3), mask.cumsum(1)
+    else:
+        sums, sizes = k.diagonal(dim1=1, dim2=3), mask
+    return sums.permute(2, 0, 1) / (sizes.T[:, :, None] * sizes.T[:, None, :])  # 0 / 0 = nan: an empty set
+
+
+def _sequence_entropies(x, ky, picks, mask, sets, kernel, sigma, alpha):
+    """[samples, T, 2]: H(X) and H(X, Y) of x [N, T, d] on each sample's picked examples at each step."""
+    kx = _sequence_kernels(x, mask, sets, kernel, sigma)
+    return torch.stack([torch.stack([_pair_entropies(kx[t], ky[t], pick, alpha) for t, pick in enumerate(sample)]) for sample in picks])
+
+
+def _pair_entropies(kx, ky, pick, alpha):
+    """[H(X), H(X, Y)] of the unit-trace Grams of kernels kx, ky [N, N] on the examples `pick`; nan for fewer than 2."""
+    if len(pick) < 2:
+        return torch.full((2,), torch.nan, dtype=torch.float64)
+    gx, gy = _picked(kx, pick), _picked(ky, pick)
+    return _entropy_of_grams(torch.stack([gx, _unit_trace_(gx * gy)]), alpha)
+
+
+def _target_entropies(ky, picks, alpha):
+    """[samples, T]: H(Y) of the unit-trace Grams of ky [T, N, N] on each sample's picked examples at each step."""
+    return torch.tensor([[_entropy_of_grams(_picked(ky[t], pick)[None], alpha).item() if len(pick) > 1 else torch.nan
+                          for t, pick in enumerate(sample)] for sample in picks], dtype=torch.float64)
+
+
+def _picked(k, pick):
+    """The unit-trace Gram of the kernel matrix k [N, N] on the examples `pick` (a copy)."""
+    return _unit_trace_(k[pick[:, None], pick])
+
+
+def _mask(mask, shape):
+    """mask [N, T] (bool or 0 / 1) as a float64 tensor of `shape`."""
+    mask = torch.as_tensor(mask).detach().to("cpu", torch.float64)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(shape)} (examples x tokens)")
+    return mask
+
+
+def _check(kernel, sigma, alpha, sets="prefix"):
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; use one of {', '.join(KERNELS)}")
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     if not alpha > 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
+    if sets not in SETS:
+        raise ValueError(f"unknown sets {sets!r}; use one of {', '.join(SETS)}")
 
 
 def _rows(x, ndim):
@@ -83,7 +176,12 @@ def _rows(x, ndim):
 
 
 def _gram(x, kernel, sigma):
-    """Unit-trace Gram matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d].
+    """Unit-trace Gram matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d]."""
+    return _unit_trace_(_kernel(x, kernel, sigma))
+
+
+def _kernel(x, kernel, sigma):
+    """Kernel matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d].
 
     Squared distances come from one matrix product, |u|^2 + |v|^2 - 2 u.v (= 2 - 2 u.v for unit
     rows; zero rows stay zero and keep their true distance), with an exactly zero diagonal.
@@ -92,12 +190,12 @@ def _gram(x, kernel, sigma):
     u = torch.nn.functional.normalize(x, dim=-1)
     k = u @ u.mT
     if kernel == "polynomial":
-        return _unit_trace_(k.add_(1).pow_(POLYNOMIAL_DEGREE))
+        return k.add_(1).pow_(POLYNOMIAL_DEGREE)
     norms = k.diagonal(dim1=-2, dim2=-1).clone()
     squared = k.mul_(-2).add_(norms[..., :, None]).add_(norms[..., None, :]).clamp_(min=0)
     if kernel == "gaussian":
-        return _unit_trace_(squared.mul_(-1 / (2 * sigma**2)).exp_())
-    return _unit_trace_(squared.sqrt_().mul_(-1 / sigma).exp_())
+        return squared.mul_(-1 / (2 * sigma**2)).exp_()
+    return squared.sqrt_().mul_(-1 / sigma).exp_()
 
 
 def _unit_trace_(k):

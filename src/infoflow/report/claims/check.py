@@ -9,7 +9,7 @@ Each claim is judged by the rules of infoflow.report.claims.verdicts, then by it
 Uncertainty comes from infoflow.report.stats, as in the tables: accuracy differences are the
 paired bootstrap (seeds and test items); key shares the Student-t interval over seeds; flux,
 information curves, early exit and betas the two-level bootstrap (run seeds, then prompts /
-sampling seeds / fit seeds). Statistics of the
+sampling seeds / fit seeds), multi-token information the bootstrap over sampling seeds. Statistics of the
 curves (the ridge layer, distances, drops) are computed on every bootstrap draw of the curves. The
 minimal detectable effect of a part is read off the same interval (infoflow.report.stats), so it
 carries the seed and item (or prompt) variance the verdict does.
@@ -21,10 +21,12 @@ import polars as pl
 
 from infoflow.io import write_csv, write_text
 from infoflow.report.claims import depth, inforidge, infosteer, preconditions
+from infoflow.report.claims import inforidge, infosteer, multitoken, preconditions
 from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
 from infoflow.report.markdown import table
+from infoflow.report.multitoken_tables import read_information
 from infoflow.report.ridge_tables import read_all
 from infoflow.report.stats import add_bootstrap_arguments
 
@@ -46,6 +48,7 @@ def all_claims(inputs, samples, seed):
         inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
         inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
         depth.claim_depth_threshold(mi, inputs["depth_methods"], samples, seed),
+        multitoken.claim_multitoken(inputs["multitoken"], samples, seed),
     ]
 
 
@@ -98,6 +101,7 @@ def main(argv=None):
                         help="per-run CSV files of infoflow.inforidge.kernel_check: I(Z;Y) under other kernel settings")
     parser.add_argument("--depth-methods", nargs="*", default=[],
                         help="the SFT methods of the depth analysis (their curves are among the --mi files)")
+    parser.add_argument("--multitoken", nargs="*", default=[], help="the base models' CSV files of infoflow.inforidge.multitoken")
     add_bootstrap_arguments(parser)
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--csv", required=True)
@@ -122,6 +126,7 @@ def main(argv=None):
         "recall": preconditions.read_recall(args.recall),
         "format_rates": preconditions.read_format_rates(args.base_metrics),
         "depth_methods": args.depth_methods,
+        "multitoken": read_information(args.multitoken),
     }
     claims = preconditions.applied(all_claims(inputs, args.bootstrap_samples, args.seed), preconditions.measure(inputs))
     write_csv(args.csv, claims_frame(claims))

@@ -71,6 +71,10 @@ PRECONDITIONS = {
         "enough seeds for a CI", "run seeds", ">=", 3, count,
         "both papers average repeated runs (InfoSteer every number over 3 runs, App. A; InfoRidge over 5 sampling seeds, "
         "App. E); with fewer than 3 run seeds the seed level of a CI has 1 or 2 values", "no runs"),
+    "sampling_seeds": Precondition(
+        "enough sampling seeds for a CI", "sampling seeds", ">=", 3, count,
+        "InfoRidge repeats each estimate over 5 sampling seeds (App. E); with fewer than 3 a bootstrap over them has 1 or 2 values",
+        "no multi-token information"),
 }
 
 # Which preconditions each claim has: InfoSteer's (1-7) rest on knowledge stored in the base model, its
@@ -88,6 +92,8 @@ CLAIM_PRECONDITIONS = {
     "11": ("depth", "task_learned", "beta_seeds"),
     # The depth threshold: each depth's model has learned the task, so a missing ridge is not a missing task.
     "14": ("depth_task_learned", "depth_seeds"),
+    # Multi-token information is measured on the base model: no post-training run, only its sampling seeds.
+    "15": ("multitoken_seeds",),
 }
 
 
@@ -139,11 +145,11 @@ def per_task(key, tasks, value_of):
     return [Check(key, task, value_of(task)) for task in tasks] or [Check(key, "", None)]
 
 
-def fewest_seeds(frame, by, seed, runs):
-    """[Check] of the fewest distinct `seed` values in any group `by` of `frame` (not measured without rows)."""
+def fewest_seeds(frame, by, seed, runs, key="seeds"):
+    """[Check] of precondition `key`: the fewest distinct `seed` values in any group `by` of `frame` (not measured without rows)."""
     if frame is None or frame.is_empty():
-        return [Check("seeds", runs, None)]
-    return [Check("seeds", runs, frame.group_by(by).agg(pl.col(seed).n_unique())[seed].min())]
+        return [Check(key, runs, None)]
+    return [Check(key, runs, frame.group_by(by).agg(pl.col(seed).n_unique())[seed].min())]
 
 
 def sft_id_accuracy(steering, task):
@@ -180,6 +186,8 @@ def measure(inputs):
                                for method in inputs["depth_methods"]
                                for task in sorted(mi.filter(pl.col("method") == method)["task"].unique())] or [Check("task_learned", "", None)],
         "depth_seeds": fewest_seeds(mi.filter(pl.col("method").is_in(inputs["depth_methods"])), "method", "seed", "depth runs"),
+        "multitoken_seeds": fewest_seeds(inputs.get("multitoken"), ["task", "sets"], "sample_seed", "multi-token information",
+                                         key="sampling_seeds"),
     }
 
 
