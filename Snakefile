@@ -18,6 +18,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/ridge.smk"
 include: "workflow/rules/flux.smk"
+include: "workflow/rules/attention.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -31,6 +32,8 @@ localrules:
     ridge_figures,
     flux_tables,
     flux_figures,
+    attention_tables,
+    attention_figure,
     claims,
     run_config,
 
@@ -62,4 +65,6 @@ rule all:
         "<results>/flux.html",
         "<results>/figures/flux_examples.png",
         "<results>/figures/flux_classes.png",
+        "<results>/tables/attention.md",
+        "<results>/figures/attention.png",
         "<results>/claims.md",

@@ -114,6 +114,7 @@ def base_inputs(wildcards):
 
 METHODS = list(config["methods"])
 RIDGE, FLUX, KEY_SHIFT = config["inforidge"], config["flux"], config["key_shift"]
+ATTENTION = config["attention"]
 TEST_SPLITS = ["test_id", "test_ood"]
 # Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
@@ -150,6 +151,10 @@ KERNEL_RUNS = analysed(RIDGE_RUNS, methods=["sft"]) if RIDGE["kernel_checks"] el
 FLUX_RUNS = analysed(RUNS, [FLUX["task"]], FLUX.get("run_seeds"))
 # Runs of the task whose key distribution is compared with the base model's.
 KEY_SHIFT_RUNS = analysed(RUNS, [KEY_SHIFT["task"]], KEY_SHIFT.get("run_seeds"))
+# Runs whose attention to signal tokens is measured (claim 13).
+ATTENTION_RUNS = analysed(
+    RUNS, [ATTENTION["task"]], ATTENTION.get("run_seeds"), ATTENTION["methods"]
+)
 
 
 wildcard_constraints:
@@ -167,6 +172,7 @@ wildcard_constraints:
     flux=KEY,
     key_shift=KEY,
     base_evaluation=KEY,
+    attention=KEY,
 
 
 def model_options():

@@ -148,6 +148,7 @@ rule claims:
         early_exit=run_files(f"{RIDGE_ANALYSIS}/early_exit.csv", runs=RIDGE_RUNS),
         betas=run_files(f"{RESIDUAL_SCALING}/betas.csv", runs=SCALED_RUNS),
         kernels=run_files(f"{KERNELS}/kernels.csv", runs=KERNEL_RUNS),
+        attention=run_files(f"{ATTENTION_MASSES}/masses.csv", runs=ATTENTION_RUNS),
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
@@ -173,7 +174,7 @@ rule claims:
         " --base-metrics {input.base_metrics} --recall {input.recall}"
         " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
-        " --kernel {params.kernel} --sigma {params.sigma}"
+        " --kernel {params.kernel} --sigma {params.sigma} --attention {input.attention}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 

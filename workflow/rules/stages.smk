@@ -24,6 +24,7 @@ def without(entry, *keys):
 # What a flux or key-shift job reads of its section (which run seeds are analysed is not its concern).
 FLUX_JOB = without(FLUX, "render_prompts", "run_seeds")
 KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
+ATTENTION_JOB = without(ATTENTION, "methods", "run_seeds")
 
 
 def stage_settings(task, method=None):
@@ -54,6 +55,7 @@ def stage_settings(task, method=None):
             loading,
         ),
         "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT_JOB, loading),
+        "attention": (tests, ATTENTION_JOB, loading),
     }
     if method:
         entry = without(config["methods"][method], "tasks", "run_seeds")
@@ -78,6 +80,7 @@ KERNELS = f"{ACTIVATIONS}/kernels-{{kernels}}"
 RESIDUAL_SCALING = f"{CHAIN}/residual_scaling-{{scaling}}"
 TOKEN_FLUX = f"{CHAIN}/flux-{{flux}}"
 KEY_SHARES = f"{CHAIN}/key_shares-{{key_shift}}"
+ATTENTION_MASSES = f"{CHAIN}/attention-{{attention}}"
 # The columns of results/<run>/runs.csv: each stage's folder, and the runs it has one for.
 STAGE_FOLDERS = {
     "folder": (CHAIN, RUNS),
@@ -88,6 +91,7 @@ STAGE_FOLDERS = {
     "residual_scaling": (RESIDUAL_SCALING, SCALED_RUNS),
     "flux": (TOKEN_FLUX, FLUX_RUNS),
     "key_shares": (KEY_SHARES, KEY_SHIFT_RUNS),
+    "attention": (ATTENTION_MASSES, ATTENTION_RUNS),
 }
 
 

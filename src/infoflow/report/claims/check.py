@@ -20,7 +20,8 @@ import argparse
 import polars as pl
 
 from infoflow.io import write_csv, write_text
-from infoflow.report.claims import inforidge, infosteer, preconditions
+from infoflow.report.attention_tables import MASS_SCHEMA
+from infoflow.report.claims import attention, inforidge, infosteer, preconditions
 from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
@@ -45,6 +46,7 @@ def all_claims(inputs, samples, seed):
         inforidge.claim_raw_last_layer(mi, samples, seed),
         inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
         inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
+        attention.claim_attention(inputs["attention"], mi, samples, seed),
     ]
 
 
@@ -95,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, required=True, help="its width")
     parser.add_argument("--kernel-mi", nargs="*", default=[],
                         help="per-run CSV files of infoflow.inforidge.kernel_check: I(Z;Y) under other kernel settings")
+    parser.add_argument("--attention", nargs="*", default=[], help="per-run CSVs of infoflow.inforidge.attention")
     add_bootstrap_arguments(parser)
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--csv", required=True)
@@ -118,6 +121,7 @@ def main(argv=None):
         "kernel_settings": settings,
         "recall": preconditions.read_recall(args.recall),
         "format_rates": preconditions.read_format_rates(args.base_metrics),
+        "attention": read_all(args.attention, MASS_SCHEMA),
     }
     claims = preconditions.applied(all_claims(inputs, args.bootstrap_samples, args.seed), preconditions.measure(inputs))
     write_csv(args.csv, claims_frame(claims))

@@ -86,6 +86,7 @@ CLAIM_PRECONDITIONS = {
     "7": ("recall", "flux_seeds"),
     **{n: ("depth", "task_learned", "curve_seeds") for n in ("8", "9", "10", "12")},
     "11": ("depth", "task_learned", "beta_seeds"),
+    "13": ("depth", "task_learned", "attention_seeds"),
 }
 
 
@@ -155,6 +156,10 @@ def last_layer_exit(early_exit, task):
     return None if part.is_empty() else float(part.filter(pl.col("layer") == part["layer"].max())["accuracy"].mean())
 
 
+def attention_sft(masses):
+    return None if masses is None else masses.filter(pl.col("method") == BASELINE)
+
+
 def measure(inputs):
     """{precondition group of CLAIM_PRECONDITIONS: [Check]} on check.main's inputs."""
     steering, mi = inputs["steering"], inputs["mi"]
@@ -173,6 +178,8 @@ def measure(inputs):
         "flux_seeds": fewest_seeds(inputs["flux_tokens"], "method", "seed", "flux"),
         "curve_seeds": fewest_seeds(sft_curves, "task", "seed", "information curves"),
         "beta_seeds": fewest_seeds(inputs["betas"].filter(pl.col("method") == BASELINE), "task", "run_seed", "residual scaling"),
+        # inputs without attention masses (get): the seeds are not measured
+        "attention_seeds": fewest_seeds(attention_sft(inputs.get("attention")), "task", "seed", "attention"),
     }
 
 
