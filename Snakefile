@@ -20,6 +20,7 @@ include: "workflow/rules/ridge.smk"
 include: "workflow/rules/flux.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/multitoken.smk"
+include: "workflow/rules/attention.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -35,6 +36,8 @@ localrules:
     flux_figures,
     depth_report,
     multitoken_report,
+    attention_tables,
+    attention_figure,
     claims,
     run_config,
 
@@ -70,4 +73,6 @@ rule all:
         "<results>/tables/multitoken.md",
         "<results>/figures/multitoken_heatmap.png",
         "<results>/figures/multitoken_curves.png",
+        "<results>/tables/attention.md",
+        "<results>/figures/attention.png",
         "<results>/claims.md",

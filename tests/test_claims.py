@@ -431,19 +431,25 @@ def exits_frame(last_accuracy, layers=12):
     return pl.from_dicts(rows)
 
 
+def attention_frame(seeds=3):
+    """Attention masses (infoflow.inforidge.attention rows) of SFT's runs on the modular task."""
+    return pl.from_dicts([{"task": "modular", "method": "sft", "seed": seed, "split": "test_id", "example_id": "e0", "layer": layer,
+                           "signal": 0.25, "noise": 0.25, "last": 0.25, "rest": 0.25} for seed in range(seeds) for layer in (1, 2)])
+
+
 def run_inputs(**changes):
     """check.main's inputs of a run on which every precondition holds, with `changes`."""
     inputs = {"steering": steering_table(), "mi": curves_frame(), "early_exit": exits_frame(0.95), "key_shares": key_shares("holds"),
               "flux_tokens": flux_tokens("holds"), "betas": betas_table("holds"), "recall": 0.95,
-              "format_rates": {("knowledge", "test_ood"): 0.9}, "depth_methods": []}
+              "format_rates": {("knowledge", "test_ood"): 0.9}, "attention": attention_frame(), "depth_methods": []}
     return {**inputs, **changes}
 
 
 def every_claim(verdict=REPRODUCED, detail=""):
-    return [Claim(str(n), "claim", "paper", "source", "measurement", verdict, "rule", detail=detail) for n in range(1, 13)]
+    return [Claim(str(n), "claim", "paper", "source", "measurement", verdict, "rule", detail=detail) for n in range(1, 14)]
 
 
-STEERING_CLAIMS, RIDGE_CLAIMS = ("1", "2", "3", "4", "5", "6", "7"), ("8", "9", "10", "11", "12")
+STEERING_CLAIMS, RIDGE_CLAIMS = ("1", "2", "3", "4", "5", "6", "7"), ("8", "9", "10", "11", "12", "13")
 FAILURES = {  # precondition: (the run's change, the claims it makes not applicable, how the row names it)
     "recall": ({"recall": 0.5}, STEERING_CLAIMS, "the knowledge is in the base model: the base model's cloze recall 50.0%, needs >= 70.0%"),
     "sft_learned": ({"steering": steering_table(sft_accuracy=0.6)}, ("1", "2", "3", "4", "5"),
@@ -467,12 +473,13 @@ FAILURES = {  # precondition: (the run's change, the claims it makes not applica
                     "enough seeds for a CI: run seeds (information curves) 2, needs >= 3"),
     "beta seeds": ({"betas": betas_table("holds").filter(pl.col("run_seed") < 2)}, ("11",),
                    "enough seeds for a CI: run seeds (residual scaling) 2, needs >= 3"),
+    "attention seeds": ({"attention": attention_frame(seeds=2)}, ("13",), "enough seeds for a CI: run seeds (attention) 2, needs >= 3"),
 }
 
 
 def test_every_precondition_holds_on_a_run_that_meets_them():
     claims = preconditions.applied(every_claim(), preconditions.measure(run_inputs()))
-    assert [c.verdict for c in claims] == [REPRODUCED] * 12
+    assert [c.verdict for c in claims] == [REPRODUCED] * 13
     assert all(c.preconditions and "fails" not in c.preconditions and "not measured" not in c.preconditions for c in claims)
     assert "SFT leaves room: SFT's ID accuracy (knowledge) 75.0%, needs <= 94.0%: holds" in claims[0].preconditions
     assert "transformer blocks (modular) 12, needs >= 12: holds" in claims[7].preconditions
@@ -498,7 +505,7 @@ def test_not_applicable_keeps_the_cis_verdict_and_leaves_not_tested_alone():
 
 def test_an_unmeasured_precondition_is_shown_and_leaves_the_verdict_to_the_ci():
     claims = preconditions.applied(every_claim(), preconditions.measure(run_inputs(recall=None, format_rates={})))
-    assert [c.verdict for c in claims] == [REPRODUCED] * 12
+    assert [c.verdict for c in claims] == [REPRODUCED] * 13
     assert "the knowledge is in the base model: not measured, no cloze recall" in claims[0].preconditions
     assert "the base model answers in the task format: not measured, no format_rate" in claims[2].preconditions
 
@@ -573,11 +580,13 @@ def test_command_writes_every_claim(tmp_path):
                  "--bootstrap-samples", str(SAMPLES), "--seed", str(SEED), "--markdown", str(out["md"]), "--csv", str(out["csv"])])
     table = pl.read_csv(out["csv"], schema_overrides={"number": pl.String})
     assert table.columns == ["number", "claim", "paper", "source", "measurement", "verdict", "rule", "mde", "preconditions", "detail"]
-    assert table["number"].to_list() == [*(str(n) for n in range(1, 13)), "15"]
+    assert table["number"].to_list() == [str(n) for n in range(1, 16)]
     assert dict(zip(table["number"], table["verdict"])) == {
         "1": REPRODUCED, "2": NOT_REPRODUCED, "3": REPRODUCED, "4": NOT_REPRODUCED, "5": NOT_TESTED, "6": REPRODUCED, "7": REPRODUCED,
         "8": NOT_APPLICABLE, "9": NOT_APPLICABLE, "10": NOT_APPLICABLE, "11": NOT_APPLICABLE, "12": NOT_TESTED,
-        "15": NOT_TESTED,
+        "13": NOT_TESTED,  # no --attention files
+        "14": NOT_TESTED,  # no --depth-methods
+        "15": NOT_TESTED,  # no --multitoken files
     }
     rows = {row["number"]: row for row in table.iter_rows(named=True)}
     assert rows["8"]["detail"] == ("the model is deep enough for a ridge: transformer blocks (modular) 8, needs >= 12; the task is learned: "
@@ -588,5 +597,5 @@ def test_command_writes_every_claim(tmp_path):
     text = out["md"].read_text()
     assert text.startswith("# Claims of InfoSteer and InfoRidge on this run\n\n**reproduced**: the whole 95% CI")
     assert "| 1 | InfoSteer's intervention raises ID accuracy" in text and "**not applicable** (the model is deep enough" in text
-    assert "reproduced: 4, not reproduced: 2, inconclusive: 0, underpowered: 0, not applicable: 4, not tested: 3" in text
+    assert "reproduced: 4, not reproduced: 2, inconclusive: 0, underpowered: 0, not applicable: 4, not tested: 5" in text
     assert "# Preconditions: thresholds and where they come from" in text

@@ -80,9 +80,9 @@ def test_full_run_writes_well_formed_results(smoke_run):
     assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
     # Every job left a benchmark: the run's own jobs here, each job on its models in its output folder.
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 12
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 14
     for row in folders.values():
-        for stage in ("folder", "evaluation", "activations", "ridge", "kernels", "residual_scaling", "flux", "key_shares"):
+        for stage in ("folder", "evaluation", "activations", "ridge", "kernels", "residual_scaling", "flux", "key_shares", "attention"):
             assert not row[stage] or len(list((smoke_run / row[stage]).glob("*.tsv"))) == 1
     assert not list(results.rglob("*.tmp")) and not list(results.rglob(".partial-*"))
     # The InfoRidge checkpoints were deleted once extracted (inforidge.keep_checkpoints: false).
@@ -123,6 +123,19 @@ def test_flux_outputs(smoke_run):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_attention_outputs(smoke_run):
+    results = smoke_run / RESULTS
+    masses = pd.read_csv(smoke_run / run_folders(smoke_run)["modular", "sft", 1]["attention"] / "masses.csv")
+    # The modular task's 3-block model: splits x examples x layers, the four masses summing to 1.
+    assert len(masses) == 2 * 8 * 3 and set(masses.layer) == {1, 2, 3}
+    assert (masses[["signal", "noise", "last", "rest"]].sum(axis=1) - 1).abs().max() < 1e-5
+    layers = pd.read_csv(results / "tables/attention_layers.csv")
+    assert set(zip(layers.task, layers.method, layers.split)) == {("modular", "sft", s) for s in ("test_id", "test_ood")}
+    assert (layers.runs == 2).all() and (layers.ci95_low <= layers.mass + 1e-9).all() and layers.sft_ridge_layer.notna().all()
+    assert "paper Table 2" in (results / "tables/attention.md").read_text()
+    assert (results / "figures/attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
     with dry_run_with(smoke_run, "sample_seeds: 2, kernel: gaussian", "sample_seeds: 2, kernel: laplacian") as output:
         assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, **CONFIG_RECORD, "all": 1}
@@ -130,7 +143,7 @@ def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
 
 def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
     claims = pd.read_csv(smoke_run / RESULTS / "claims.csv", dtype={"number": str})
-    assert claims.number.tolist() == [str(n) for n in range(1, 13)]
+    assert claims.number.tolist() == [str(n) for n in range(1, 16)]
     assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive", "underpowered", "not applicable", "not tested"}
     assert claims.rule.str.contains("95% CI").all() and claims.paper.str.len().gt(0).all()
     # Every claim shows its preconditions, measured on the run; the smoke config's 2 seeds are too few.
@@ -222,8 +235,8 @@ def test_editing_the_figure_module_reruns_only_figure_jobs(smoke_run):
     # Tables, statistics and the claims never import figure code (tests/test_layers.py), so an edit
     # to the shared figure module reruns the jobs that draw and nothing else.
     assert jobs_after_editing(smoke_run, "report/figures") == {
-        "accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "all": 1,
-        "multitoken_report": 1,
+        "accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "attention_figure": 1, "all": 1,
+        "multitoken_report": 1, "depth_report": 1,
     }
 
 

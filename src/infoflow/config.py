@@ -261,9 +261,16 @@ def check(config):
     unknown = set(ridge["residual_scaling"]["methods"]) - set(config["methods"])
     if unknown:
         raise ConfigError(f"inforidge.residual_scaling.methods: {sorted(unknown)} not in methods")
-    for section in ("flux", "key_shift"):
+    for section in ("flux", "key_shift", "attention"):
         if config[section]["task"] not in config["tasks"]:
             raise ConfigError(f"{section}.task: {config[section]['task']} is not in tasks {config['tasks']}")
+    attention = config["attention"]
+    unknown = set(attention["methods"]) - set(config["methods"])
+    if unknown:
+        raise ConfigError(f"attention.methods: {sorted(unknown)} not in methods")
+    size = test_sizes(config).get(attention["task"])
+    if size is not None and attention["examples"] > size:
+        raise ConfigError(f"attention.examples: {attention['examples']} is more than the {size} test examples of task {attention['task']}")
     flux = config["flux"]
     if flux["prompts"] == "cloze" and flux["task"] != "knowledge":
         raise ConfigError(f"flux.prompts: cloze prompts exist for the knowledge task only, not {flux['task']}")

@@ -119,6 +119,7 @@ def base_inputs(wildcards):
 METHODS = list(config["methods"])
 RIDGE, FLUX, KEY_SHIFT = config["inforidge"], config["flux"], config["key_shift"]
 MULTITOKEN = config["multitoken"]
+ATTENTION = config["attention"]
 TEST_SPLITS = ["test_id", "test_ood"]
 # Fine-tuning checkpoints: point 00 is step 0, the last point the end of training.
 POINTS = [f"{p:02d}" for p in range(config["inforidge"]["checkpoints"] + 1)]
@@ -165,6 +166,10 @@ DEPTH_METHODS = (
     else []
 )
 DEPTH_RUNS = analysed(RIDGE_RUNS, methods=DEPTH_METHODS)
+# Runs whose attention to signal tokens is measured (claim 13).
+ATTENTION_RUNS = analysed(
+    RUNS, [ATTENTION["task"]], ATTENTION.get("run_seeds"), ATTENTION["methods"]
+)
 
 
 wildcard_constraints:
@@ -183,6 +188,7 @@ wildcard_constraints:
     key_shift=KEY,
     base_evaluation=KEY,
     multitoken=KEY,
+    attention=KEY,
 
 
 def model_options():

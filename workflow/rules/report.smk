@@ -149,6 +149,7 @@ rule claims:
         betas=run_files(f"{RESIDUAL_SCALING}/betas.csv", runs=SCALED_RUNS),
         kernels=run_files(f"{KERNELS}/kernels.csv", runs=KERNEL_RUNS),
         multitoken=MULTITOKEN_MI,
+        attention=run_files(f"{ATTENTION_MASSES}/masses.csv", runs=ATTENTION_RUNS),
         code=code("report.claims.__main__"),
     output:
         csv=result("<results>/claims.csv", "Claims", "Claims check", "claims", table="verdicts"),
@@ -175,8 +176,8 @@ rule claims:
         " --base-metrics {input.base_metrics} --recall {input.recall}"
         " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
-        " --kernel {params.kernel} --sigma {params.sigma} --depth-methods {params.depth_methods}"
-        " --multitoken {input.multitoken}"
+        " --kernel {params.kernel} --sigma {params.sigma} --attention {input.attention}"
+        " --depth-methods {params.depth_methods} --multitoken {input.multitoken}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 

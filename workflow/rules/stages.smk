@@ -26,6 +26,7 @@ FLUX_JOB = without(FLUX, "render_prompts", "run_seeds")
 KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
 # The multi-token job's estimator: InfoRidge's kernel, width and Renyi order.
 MULTITOKEN_ESTIMATOR = {key: RIDGE["mi"][key] for key in ("kernel", "sigma", "alpha")}
+ATTENTION_JOB = without(ATTENTION, "methods", "run_seeds")
 
 
 def stage_settings(task, method=None):
@@ -62,6 +63,7 @@ def stage_settings(task, method=None):
             MULTITOKEN_ESTIMATOR,
             loading,
         ),
+        "attention": (tests, ATTENTION_JOB, loading),
     }
     if method:
         entry = without(config["methods"][method], "tasks", "run_seeds")
@@ -86,6 +88,7 @@ KERNELS = f"{ACTIVATIONS}/kernels-{{kernels}}"
 RESIDUAL_SCALING = f"{CHAIN}/residual_scaling-{{scaling}}"
 TOKEN_FLUX = f"{CHAIN}/flux-{{flux}}"
 KEY_SHARES = f"{CHAIN}/key_shares-{{key_shift}}"
+ATTENTION_MASSES = f"{CHAIN}/attention-{{attention}}"
 # The columns of results/<run>/runs.csv: each stage's folder, and the runs it has one for.
 STAGE_FOLDERS = {
     "folder": (CHAIN, RUNS),
@@ -96,6 +99,7 @@ STAGE_FOLDERS = {
     "residual_scaling": (RESIDUAL_SCALING, SCALED_RUNS),
     "flux": (TOKEN_FLUX, FLUX_RUNS),
     "key_shares": (KEY_SHARES, KEY_SHIFT_RUNS),
+    "attention": (ATTENTION_MASSES, ATTENTION_RUNS),
 }
 
 

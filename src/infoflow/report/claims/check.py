@@ -20,8 +20,8 @@ import argparse
 import polars as pl
 
 from infoflow.io import write_csv, write_text
-from infoflow.report.claims import depth, inforidge, infosteer, preconditions
-from infoflow.report.claims import inforidge, infosteer, multitoken, preconditions
+from infoflow.report.attention_tables import MASS_SCHEMA
+from infoflow.report.claims import attention, depth, inforidge, infosteer, multitoken, preconditions
 from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
@@ -47,6 +47,7 @@ def all_claims(inputs, samples, seed):
         inforidge.claim_raw_last_layer(mi, samples, seed),
         inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
         inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
+        attention.claim_attention(inputs["attention"], mi, samples, seed),
         depth.claim_depth_threshold(mi, inputs["depth_methods"], samples, seed),
         multitoken.claim_multitoken(inputs["multitoken"], samples, seed),
     ]
@@ -102,6 +103,7 @@ def main(argv=None):
     parser.add_argument("--depth-methods", nargs="*", default=[],
                         help="the SFT methods of the depth analysis (their curves are among the --mi files)")
     parser.add_argument("--multitoken", nargs="*", default=[], help="the base models' CSV files of infoflow.inforidge.multitoken")
+    parser.add_argument("--attention", nargs="*", default=[], help="per-run CSVs of infoflow.inforidge.attention")
     add_bootstrap_arguments(parser)
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--csv", required=True)
@@ -127,6 +129,7 @@ def main(argv=None):
         "format_rates": preconditions.read_format_rates(args.base_metrics),
         "depth_methods": args.depth_methods,
         "multitoken": read_information(args.multitoken),
+        "attention": read_all(args.attention, MASS_SCHEMA),
     }
     claims = preconditions.applied(all_claims(inputs, args.bootstrap_samples, args.seed), preconditions.measure(inputs))
     write_csv(args.csv, claims_frame(claims))

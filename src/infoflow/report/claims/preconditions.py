@@ -90,6 +90,7 @@ CLAIM_PRECONDITIONS = {
     "7": ("recall", "flux_seeds"),
     **{n: ("depth", "task_learned", "curve_seeds") for n in ("8", "9", "10", "12")},
     "11": ("depth", "task_learned", "beta_seeds"),
+    "13": ("depth", "task_learned", "attention_seeds"),
     # The depth threshold: each depth's model has learned the task, so a missing ridge is not a missing task.
     "14": ("depth_task_learned", "depth_seeds"),
     # Multi-token information is measured on the base model: no post-training run, only its sampling seeds.
@@ -164,6 +165,10 @@ def last_layer_exit(early_exit, task, method=BASELINE):
     return None if part.is_empty() else float(part.filter(pl.col("layer") == part["layer"].max())["accuracy"].mean())
 
 
+def attention_sft(masses):
+    return None if masses is None else masses.filter(pl.col("method") == BASELINE)
+
+
 def measure(inputs):
     """{precondition group of CLAIM_PRECONDITIONS: [Check]} on check.main's inputs."""
     steering, mi = inputs["steering"], inputs["mi"]
@@ -188,6 +193,8 @@ def measure(inputs):
         "depth_seeds": fewest_seeds(mi.filter(pl.col("method").is_in(inputs["depth_methods"])), "method", "seed", "depth runs"),
         "multitoken_seeds": fewest_seeds(inputs.get("multitoken"), ["task", "sets"], "sample_seed", "multi-token information",
                                          key="sampling_seeds"),
+        # inputs without attention masses (get): the seeds are not measured
+        "attention_seeds": fewest_seeds(attention_sft(inputs.get("attention")), "task", "seed", "attention"),
     }
 
 
