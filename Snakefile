@@ -73,6 +73,5 @@ rule all:
         "<results>/tables/multitoken.md",
         "<results>/figures/multitoken_heatmap.png",
         "<results>/figures/multitoken_curves.png",
-        "<results>/tables/attention.md",
-        "<results>/figures/attention.png",
+        ATTENTION_TARGETS,
         "<results>/claims.md",

@@ -8,6 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from conftest import REPO
+from infoflow.base_models import with_depth_methods
 from infoflow.config import ConfigError, check, overlay
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -211,8 +212,8 @@ def test_a_one_key_overlay_plans_the_default_run_with_that_key_changed(tmp_path)
     result = dry_run(tmp_path, "seeds: [0]\n")
     assert result.returncode == 0, result.stderr[-2000:]
     finetunes = re.search(r"^finetune\s+(\d+)$", result.stdout, re.M)
-    runs = sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in DEFAULTS["methods"].values())
-    assert int(finetunes.group(1)) == runs  # one seed
+    runs = sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in with_depth_methods(DEFAULTS)["methods"].values())
+    assert int(finetunes.group(1)) == runs  # one seed (the depth analysis's methods included)
     assert f"results/{DEFAULTS['run']}/config.yaml" in result.stdout
 
 
@@ -221,7 +222,7 @@ def test_overlays_apply_in_order_and_a_named_run_gets_its_own_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "results/second/tables/" in result.stdout and "results/first/" not in result.stdout
     assert re.search(r"^finetune\s+(\d+)$", result.stdout, re.M).group(1) == str(
-        sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in DEFAULTS["methods"].values()))
+        sum(len(m.get("tasks", DEFAULTS["tasks"])) for m in with_depth_methods(DEFAULTS)["methods"].values()))
 
 
 def test_an_overlay_with_an_unknown_key_or_a_bad_value_is_refused_in_one_line(tmp_path):

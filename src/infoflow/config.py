@@ -261,7 +261,7 @@ def check(config):
     unknown = set(ridge["residual_scaling"]["methods"]) - set(config["methods"])
     if unknown:
         raise ConfigError(f"inforidge.residual_scaling.methods: {sorted(unknown)} not in methods")
-    for section in ("flux", "key_shift", "attention"):
+    for section in ("flux", "key_shift", "multitoken"):
         if config[section]["task"] not in config["tasks"]:
             raise ConfigError(f"{section}.task: {config[section]['task']} is not in tasks {config['tasks']}")
     attention = config["attention"]
@@ -269,38 +269,12 @@ def check(config):
     if unknown:
         raise ConfigError(f"attention.methods: {sorted(unknown)} not in methods")
     size = test_sizes(config).get(attention["task"])
-    if size is not None and attention["examples"] > size:
+    if attention["task"] in config["tasks"] and size is not None and attention["examples"] > size:
         raise ConfigError(f"attention.examples: {attention['examples']} is more than the {size} test examples of task {attention['task']}")
-    flux = config["flux"]
-    if flux["prompts"] == "cloze" and flux["task"] != "knowledge":
-        raise ConfigError(f"flux.prompts: cloze prompts exist for the knowledge task only, not {flux['task']}")
+    for section in ("flux", "multitoken"):
+        if config[section]["prompts"] == "cloze" and config[section]["task"] != "knowledge":
+            raise ConfigError(f"{section}.prompts: cloze prompts exist for the knowledge task only, not {config[section]['task']}")
     multitoken = config["multitoken"]
-    if multitoken["task"] not in config["tasks"]:
-        raise ConfigError(f"multitoken.task: {multitoken['task']} is not in tasks {config['tasks']}")
-    if multitoken["prompts"] == "cloze" and multitoken["task"] != "knowledge":
-        raise ConfigError(f"multitoken.prompts: cloze prompts exist for the knowledge task only, not {multitoken['task']}")
     if multitoken["mi_examples"] > multitoken["examples"]:
         raise ConfigError(f"multitoken.mi_examples: {multitoken['mi_examples']} is more than the {multitoken['examples']} prompts continued")
 
-
-def main():
-    """Write a run's merged, validated config (given as JSON) to a YAML file, for its results folder,
-    and the index of its per-run folders (JSON rows, one per task, method and seed) to a CSV file."""
-    import argparse
-
-    import polars as pl
-
-    from infoflow.io import write_csv, write_text
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--config-json", required=True)
-    parser.add_argument("--runs-json", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--runs", required=True)
-    args = parser.parse_args()
-    write_text(args.out, yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
-    write_csv(args.runs, pl.DataFrame(json.loads(args.runs_json)))
-
-
-if __name__ == "__main__":
-    main()

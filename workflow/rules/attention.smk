@@ -1,5 +1,9 @@
 # The SFT ridge layer shown beside the attention masses: the information curves of the same runs.
 ATTENTION_RIDGE_RUNS = [run for run in ATTENTION_RUNS if run in RIDGE_RUNS]
+# The stage's results; none when the run has no runs of its task (e.g. a preset without it).
+ATTENTION_TARGETS = (
+    ["<results>/tables/attention.md", "<results>/figures/attention.png"] if ATTENTION_RUNS else []
+)
 
 
 rule attention_masses:

@@ -9,7 +9,7 @@ RECALL_KEY = settings_key(config["evaluation"], config["model_loading"])
 # The claims' precondition that the knowledge is in the base model, where it has been measured.
 RECALL_METRICS = [] if not RECALL_TABLES else [f"<world>/base/recall-{RECALL_KEY}/metrics.json"]
 CORPORA = [f"<world>/data/{task}/corpus.txt" for task in SYNTHETIC]
-# The base models pretrained here (infoflow.config.pretrained_models): folder in <world>/ -> (the
+# The base models pretrained here (infoflow.base_models.pretrained_models): folder in <world>/ -> (the
 # tasks whose corpora it learns, its settings).
 PRETRAINED_MODELS = pretrained_models(config)
 

@@ -59,7 +59,7 @@ try:
     config.update(merged_config)
     validate(config, "../schemas/config.schema.yaml")
     check(config)
-    # InfoRidge's depth analysis runs as SFT methods of their own (infoflow.config.depth_methods).
+    # InfoRidge's depth analysis runs as SFT methods of their own (infoflow.base_models.depth_methods).
     config.update(with_depth_methods(config))
 except WorkflowError as e:
     # Snakemake wraps the jsonschema ValidationError; it is the exception being handled there.
@@ -99,7 +99,7 @@ SYNTHETIC = tuple(SYNTHETIC_TASKS)
 
 def base_model(task, method=None):
     """The model `method` on `task` starts from (None: the task's base model): a hub id or local
-    folder, or one pretrained here (infoflow.config.base_folder)."""
+    folder, or one pretrained here (infoflow.base_models.base_folder)."""
     return PRETRAINED or f"<world>/{base_folder(config, task, method)}"
 
 

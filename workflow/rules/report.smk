@@ -203,7 +203,7 @@ rule run_config:
         config=json.dumps(config),
         runs=json.dumps(run_index()),
     shell:
-        "python -m infoflow.config --config-json {params.config:q} --runs-json {params.runs:q}"
+        "python -m infoflow.report.run_record --config-json {params.config:q} --runs-json {params.runs:q}"
         " --out {output.config} --runs {output.runs} > {log} 2>&1"
 
 
