@@ -18,6 +18,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/key_shift.smk"
 include: "workflow/rules/ridge.smk"
 include: "workflow/rules/flux.smk"
+include: "workflow/rules/surrogates.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -31,6 +32,7 @@ localrules:
     ridge_figures,
     flux_tables,
     flux_figures,
+    surrogate_tables,
     claims,
     run_config,
 
@@ -62,4 +64,5 @@ rule all:
         "<results>/flux.html",
         "<results>/figures/flux_examples.png",
         "<results>/figures/flux_classes.png",
+        "<results>/tables/surrogates.md",
         "<results>/claims.md",

@@ -3,11 +3,15 @@ import json
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
 from conftest import run_module
 from infoflow.infosteer import steer, variants
+from infoflow.report.claims.variants import VARIANT_GAINS, claim_variants
+from infoflow.report.claims.verdicts import NOT_REPRODUCED, NOT_TESTED, REPRODUCED, UNDERPOWERED
+from infoflow.report.stats import Matrix
 from infoflow.training import models
 from infoflow.training.layers import memory_modules, memory_vectors
 from infoflow.training.sft_data import encode
@@ -171,3 +175,40 @@ def test_a_variant_trains_in_finetune_and_its_folder_records_the_method(tiny_wor
     bad = run_module("posttrain.finetune", *common, "--method", "semantic", "--method-params", "groups=0",
                      "--out", tmp_path / "bad", "--history", tmp_path / "bad.json", check=False)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("infoflow: --method-params of semantic: groups: 0")
+
+
+def steering_rows(methods):
+    """A steering_vs_sft table: one ID row per method entry (the columns the claims read)."""
+    rows = [{"task": "knowledge", "method": name, "kind": entry["kind"], "p": entry.get("p"), "alpha": entry.get("alpha"),
+             "lam": entry.get("lam"), "layers": "all", "split": "test_id"} for name, entry in methods.items()]
+    return pl.from_dicts(rows, schema_overrides={name: pl.Float64 for name in ("p", "alpha", "lam")})
+
+
+def correct(rows):
+    """Matrix seeds x items of 0/1, from one list of 0/1 per seed."""
+    return Matrix(list(range(len(rows))), [f"q{i}" for i in range(len(rows[0]))], np.array(rows, dtype=float))
+
+
+def test_the_variants_claim_pairs_each_variant_with_the_intervention():
+    methods = {"sft": {"kind": "sft"}, "int": {"kind": "intervention", "p": 0.01, "alpha": 1.0},
+               "int_a2": {"kind": "intervention", "p": 0.01, "alpha": 2.0}, "sem": {"kind": "semantic", "p": 0.01, "alpha": 1.0},
+               "ent": {"kind": "entmax", "lam": 0.01}}
+    half = [[1, 0] * 20] * 3
+    runs = {("knowledge", "int", "test_id"): correct(half), ("knowledge", "int_a2", "test_id"): correct([[0] * 40] * 3),
+            ("knowledge", "sem", "test_id"): correct([[1] * 40] * 3), ("knowledge", "ent", "test_id"): correct([[0] * 40] * 3)}
+    claim = claim_variants(steering_rows(methods), runs, 500, 0)
+    assert [p.label for p in claim.parts] == ["knowledge, sem (semantic) - int, ID points", "knowledge, ent (entmax) - int, ID points"]
+    assert [p.verdict for p in claim.parts] == [REPRODUCED, NOT_REPRODUCED] and claim.verdict == NOT_REPRODUCED
+    assert claim.parts[0].estimate.value == pytest.approx(0.5) and claim.parts[1].estimate.value == pytest.approx(-0.5)
+    assert claim.parts[0].paper == pytest.approx(VARIANT_GAINS["semantic"])
+    other_half = correct([[0, 1] * 20] * 3)  # as accurate as int, on the other items: a wide CI around 0
+    tied = claim_variants(steering_rows(methods), {**runs, ("knowledge", "sem", "test_id"): other_half,
+                                                   ("knowledge", "ent", "test_id"): other_half}, 500, 0)
+    assert tied.verdict == UNDERPOWERED and all(p.mde > abs(p.paper) for p in tied.parts)  # 40 items cannot resolve a point
+    assert claim_variants(steering_rows({k: methods[k] for k in ("sft", "int")}), runs, 500, 0).verdict == NOT_TESTED
+
+
+def test_the_papers_variant_gains_are_the_mean_over_six_models():
+    # Tables 6 and 7 minus Table 1's Int, averaged by hand: Sem +1.28, Act +0.40, Sel +1.04, EntMax -0.01 points.
+    assert {k: round(100 * v, 2) for k, v in VARIANT_GAINS.items()} == {"semantic": 1.28, "activation": 0.4, "selected": 1.04,
+                                                                          "entmax": -0.01}

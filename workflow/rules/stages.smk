@@ -24,6 +24,8 @@ def without(entry, *keys):
 # What a flux or key-shift job reads of its section (which run seeds are analysed is not its concern).
 FLUX_JOB = without(FLUX, "render_prompts", "run_seeds")
 KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
+SURROGATES = config["surrogates"]
+SURROGATES_JOB = without(SURROGATES, "top_vectors")  # the table's, not the job's
 
 
 def stage_settings(task, method=None):
@@ -54,6 +56,7 @@ def stage_settings(task, method=None):
             loading,
         ),
         "key_shift": (data_file(KEY_SHIFT["task"], "test_id"), KEY_SHIFT_JOB, loading),
+        "surrogates": (SURROGATES_JOB, loading),
     }
     if method:
         entry = without(config["methods"][method], "tasks", "run_seeds")

@@ -20,7 +20,7 @@ import argparse
 import polars as pl
 
 from infoflow.io import write_csv, write_text
-from infoflow.report.claims import inforidge, infosteer, preconditions
+from infoflow.report.claims import inforidge, infosteer, preconditions, variants
 from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
@@ -45,6 +45,7 @@ def all_claims(inputs, samples, seed):
         inforidge.claim_raw_last_layer(mi, samples, seed),
         inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
         inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
+        variants.claim_variants(steering, inputs["correctness"], samples, seed),
     ]
 
 

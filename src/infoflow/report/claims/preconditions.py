@@ -86,6 +86,7 @@ CLAIM_PRECONDITIONS = {
     "7": ("recall", "flux_seeds"),
     **{n: ("depth", "task_learned", "curve_seeds") for n in ("8", "9", "10", "12")},
     "11": ("depth", "task_learned", "beta_seeds"),
+    "16": ("recall", "sft_learned", "sft_room", "accuracy_seeds"),  # InfoSteer's variants, as claim 1
 }
 
 
