@@ -16,7 +16,7 @@ import polars as pl
 
 from infoflow import cli
 from infoflow.io import read_parquet, write_csv, write_text
-from infoflow.report.markdown import percent, table
+from infoflow.report.markdown import missing, percent, table
 from infoflow.world.knowledge_world import ATTRIBUTES, read_facts
 
 CATEGORIES = ("name", *ATTRIBUTES, "other")
@@ -81,10 +81,15 @@ def categories_table(surrogates, categories, vocabulary, count):
                                       "base_rate": pl.Float64, "ratio": pl.Float64}).sort("vectors", "layer", maintain_order=True)
 
 
+def share_cell(share, ratio):
+    """'12.5 (3.10x)': a share in percent and its ratio to the base rate (none where the vocabulary has no such token)."""
+    return percent(share) + ("" if missing(ratio) else f" ({ratio:.2f}x)")
+
+
 def report_markdown(vectors, categories):
-    shown = vectors.with_columns(pl.col("specialisation").round(4), pl.col("entropy").round(3))
+    shown = vectors.with_columns(pl.col("specialisation").round_sig_figs(3), pl.col("entropy").round(3))
     wide = categories.with_columns(
-        cell=pl.format("{} ({}x)", pl.col("share").map_elements(percent, return_dtype=pl.String), pl.col("ratio").round(2)))
+        cell=pl.Series([share_cell(s, r) for s, r in zip(categories["share"], categories["ratio"])], dtype=pl.String))
     wide = wide.pivot("category", index=["vectors", "layer"], values="cell", maintain_order=True)
     base = categories.unique("category", keep="first", maintain_order=True)
     rates = ", ".join(f"{c} {percent(r)}%" for c, r in zip(base["category"], base["base_rate"]))
