@@ -21,6 +21,7 @@ include: "workflow/rules/flux.smk"
 include: "workflow/rules/depth.smk"
 include: "workflow/rules/multitoken.smk"
 include: "workflow/rules/attention.smk"
+include: "workflow/rules/surrogates.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -38,6 +39,7 @@ localrules:
     multitoken_report,
     attention_tables,
     attention_figure,
+    surrogate_tables,
     claims,
     run_config,
 
@@ -74,4 +76,5 @@ rule all:
         "<results>/figures/multitoken_heatmap.png",
         "<results>/figures/multitoken_curves.png",
         ATTENTION_TARGETS,
+        "<results>/tables/surrogates.md",
         "<results>/claims.md",

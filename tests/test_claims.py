@@ -580,13 +580,14 @@ def test_command_writes_every_claim(tmp_path):
                  "--bootstrap-samples", str(SAMPLES), "--seed", str(SEED), "--markdown", str(out["md"]), "--csv", str(out["csv"])])
     table = pl.read_csv(out["csv"], schema_overrides={"number": pl.String})
     assert table.columns == ["number", "claim", "paper", "source", "measurement", "verdict", "rule", "mde", "preconditions", "detail"]
-    assert table["number"].to_list() == [str(n) for n in range(1, 16)]
+    assert table["number"].to_list() == [str(n) for n in range(1, 17)]
     assert dict(zip(table["number"], table["verdict"])) == {
         "1": REPRODUCED, "2": NOT_REPRODUCED, "3": REPRODUCED, "4": NOT_REPRODUCED, "5": NOT_TESTED, "6": REPRODUCED, "7": REPRODUCED,
         "8": NOT_APPLICABLE, "9": NOT_APPLICABLE, "10": NOT_APPLICABLE, "11": NOT_APPLICABLE, "12": NOT_TESTED,
         "13": NOT_TESTED,  # no --attention files
         "14": NOT_TESTED,  # no --depth-methods
         "15": NOT_TESTED,  # no --multitoken files
+        "16": NOT_TESTED,  # no variant run
     }
     rows = {row["number"]: row for row in table.iter_rows(named=True)}
     assert rows["8"]["detail"] == ("the model is deep enough for a ridge: transformer blocks (modular) 8, needs >= 12; the task is learned: "
@@ -597,5 +598,5 @@ def test_command_writes_every_claim(tmp_path):
     text = out["md"].read_text()
     assert text.startswith("# Claims of InfoSteer and InfoRidge on this run\n\n**reproduced**: the whole 95% CI")
     assert "| 1 | InfoSteer's intervention raises ID accuracy" in text and "**not applicable** (the model is deep enough" in text
-    assert "reproduced: 4, not reproduced: 2, inconclusive: 0, underpowered: 0, not applicable: 4, not tested: 5" in text
+    assert "reproduced: 4, not reproduced: 2, inconclusive: 0, underpowered: 0, not applicable: 4, not tested: 6" in text
     assert "# Preconditions: thresholds and where they come from" in text

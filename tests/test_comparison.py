@@ -60,5 +60,5 @@ def test_comparison_command_writes_differences_and_ablation(tmp_path):
     out = {name: tmp_path / name for name in ("t.csv", "c.md", "a.md")}
     run_module("report.comparison", "--metrics", *paths, "--methods", json.dumps(methods), "--bootstrap-samples", 100,
                "--seed", 0, "--csv", out["t.csv"], "--comparison", out["c.md"], "--ablation", out["a.md"])
-    assert "| knowledge | int | test_id | 50.0 | +25.0 |" in out["c.md"].read_text()
+    assert "| knowledge | int | intervention | test_id | 50.0 | +25.0 |" in out["c.md"].read_text()
     assert "| knowledge | int | intervention | 1% | 2 |  | early+middle | 50.0 | 50.0 | 50.0 |" in out["a.md"].read_text()

@@ -112,7 +112,7 @@ def test_two_entries_of_one_name_and_split_are_refused():
         (lambda c: c["base_model"].update(layers="eight"), "base_model.layers: 'eight' is not of type 'integer'"),
         (lambda c: c.update(colour="red"), "(top level): unknown key: Additional properties are not allowed ('colour' was unexpected)"),
         (lambda c: c["knowledge_world"].update(entities=-5), "knowledge_world.entities: -5 is less than the minimum of 1"),
-        (lambda c: c["methods"].update(dpo={"kind": "dpo"}), "methods.dpo.kind: 'dpo' is not one of ['sft', 'intervention', 'regularization', 'lora']"),
+        (lambda c: c["methods"].update(dpo={"kind": "dpo"}), "methods.dpo.kind: 'dpo' is not one of ['sft', 'intervention', 'regularization', 'lora', 'semantic', 'activation', 'selected', 'entmax']"),
         (lambda c: c["methods"].update(lora_r8={"kind": "lora", "rank": 8}), "methods.lora_r8: unknown key: Additional properties are not allowed ('rank' was unexpected)"),
         (lambda c: c["methods"].update(i={"kind": "intervention", "p": 1.5}), "methods.i.p: 1.5 is greater than or equal to the maximum of 1"),
         (lambda c: c["methods"].update(i={"kind": "intervention", "p": 0}), "methods.i.p: 0 is less than or equal to the minimum of 0"),

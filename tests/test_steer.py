@@ -126,8 +126,8 @@ def test_bad_parameters_are_named():
             Steering(model, "intervention", **params)
     assert parse_spec(["p=0.02", "layers=0,3", "detach_fill=true", "selection=magnitude"]) == {
         "p": 0.02, "layers": [0, 3], "detach_fill": True, "selection": "magnitude"}
-    with pytest.raises(ValueError, match="unknown steering parameter 'beta'"):
-        parse_spec(["beta=1"])
+    with pytest.raises(ValueError, match="unknown steering parameter 'delta'"):
+        parse_spec(["delta=1"])
 
 
 def test_response_positions_are_those_that_predict_a_label():

@@ -186,6 +186,7 @@ wildcard_constraints:
     scaling=KEY,
     flux=KEY,
     key_shift=KEY,
+    surrogates=KEY,
     base_evaluation=KEY,
     multitoken=KEY,
     attention=KEY,

@@ -27,6 +27,8 @@ KEY_SHIFT_JOB = without(KEY_SHIFT, "run_seeds")
 # The multi-token job's estimator: InfoRidge's kernel, width and Renyi order.
 MULTITOKEN_ESTIMATOR = {key: RIDGE["mi"][key] for key in ("kernel", "sigma", "alpha")}
 ATTENTION_JOB = without(ATTENTION, "methods", "run_seeds")
+SURROGATES = config["surrogates"]
+SURROGATES_JOB = without(SURROGATES, "top_vectors")  # the table's, not the job's
 
 
 def stage_settings(task, method=None):
@@ -64,6 +66,7 @@ def stage_settings(task, method=None):
             loading,
         ),
         "attention": (tests, ATTENTION_JOB, loading),
+        "surrogates": (SURROGATES_JOB, loading),
     }
     if method:
         entry = without(config["methods"][method], "tasks", "run_seeds")

@@ -24,20 +24,10 @@ from infoflow.inforidge import activations
 from infoflow.training import models
 from infoflow.io import DataError, read_examples
 from infoflow.sampling import sample
-from infoflow.training.layers import UnsupportedModel, decoder_layers
+from infoflow.training.layers import decoder_layers, final_norm
 
 LAST_LAYER = ("raw", "normed", "both")
 log = logging.getLogger("infoflow.inforidge.extract")
-
-
-def final_norm(model):
-    base = model.base_model
-    names = ("norm", "ln_f", "final_layer_norm", "final_layernorm")  # Llama and most, GPT-2, GPT-NeoX, Phi-2
-    for name in names:
-        if hasattr(base, name):
-            return getattr(base, name)
-    found = ", ".join(name for name, _ in base.named_children())
-    raise UnsupportedModel(f"{type(model).__name__}: no final norm (.{', .'.join(names)}) among {type(base).__name__}'s modules: {found}")
 
 
 def encode_batch(tokenizer, examples, device):

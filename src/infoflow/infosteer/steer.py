@@ -11,9 +11,14 @@ Use it on any supported Hugging Face causal LM:
     with steer(model, "regularization", lam=0.01) as steering:
         loss = model(**batch).loss - 0.01 * steering.entropy()
 
+The fine-grained variants (semantic, activation, selected, entmax) are classes of
+infoflow.infosteer.variants built on Steering; `steering_class` is the one map from a method (a
+config `kind:`) to its class. A variant fixes per-key factors from the model it starts on (its
+`state`), which its folder records with the method.
+
 The hooks are removed when the block ends, so a saved model is a plain Hugging Face model; its
 folder records the method (infoflow.training.models.METHOD_FILE), and `from_folder` puts back the
-steering of an intervention trained with at_eval for decoding.
+steering of an intervention (or a variant of it) trained with at_eval for decoding.
 """
 
 import math
@@ -25,28 +30,34 @@ from infoflow import cli
 from infoflow.training import models
 from infoflow.training.layers import memory_modules, resolve_layers
 
-METHODS = ("intervention", "regularization")
+METHODS = ("intervention", "regularization", "semantic", "activation", "selected", "entmax")
+LOSS_METHODS = ("regularization", "entmax")  # those that add a term to the loss instead of changing the keys
+DECODING_METHODS = ("intervention", "semantic", "activation", "selected")  # those at_eval can keep on while decoding
 SELECTIONS = ("signed", "magnitude")
 NORMALIZATIONS = ("abs", "softmax")
 POSITIONS = ("all", "response")
 EPS = 1e-8
 
 
-def intervene(keys, n, alpha, selection, detach_fill, mask=None):
+def intervene(keys, n, alpha, selection, detach_fill, mask=None, scale=None):
     """Keys with the n smallest coefficients of each token set to alpha * that token's mean key.
 
     `selection` 'signed' takes the n most negative coefficients; 'magnitude' the n nearest zero.
     The mean is over the unmodified keys, computed in float32. Tokens where `mask` ([...], bool)
-    is False keep their keys. One out-of-place scatter of n values per token: no full-size copies
-    beyond the output.
+    is False keep their keys. With `scale` ([d_m], a variant's beta per key) key i moves by
+    scale_i times its adjustment: k_i + scale_i (fill - k_i). One out-of-place scatter of n values
+    per token: no full-size copies beyond the output.
     """
     score = keys.detach() if selection == "signed" else keys.detach().abs()
     index = score.topk(n, dim=-1, largest=False, sorted=False).indices
     fill = (alpha * keys.float().mean(-1, keepdim=True)).to(keys.dtype).expand(*keys.shape[:-1], n)
     if detach_fill:
         fill = fill.detach()
+    old = keys.gather(-1, index) if mask is not None or scale is not None else None
+    if scale is not None:
+        fill = old + scale.to(keys.dtype)[index] * (fill - old)
     if mask is not None:  # unsteered tokens write their own values back: [..., n] work, not [..., d_m]
-        fill = torch.where(mask.unsqueeze(-1), fill, keys.gather(-1, index))
+        fill = torch.where(mask.unsqueeze(-1), fill, old)
     return keys.scatter(-1, index, fill)
 
 
@@ -93,21 +104,31 @@ def masked_mean(values, mask):
 class Steering:
     """The hooks of one steering method on one model; `remove()` takes them off."""
 
+    state = None  # a variant's per-key factors, fixed when it starts (JSON); the generic methods have none
+    key_scales = {}  # per steered layer, a variant's factor [d_m] of each key's adjustment (intervene's scale)
+
     def __init__(self, model, method, layers="all", positions="all", p=0.01, alpha=1.0, selection="signed",
                  detach_fill=False, lam=0.01, normalization="abs"):
         modules = memory_modules(model)
         self.layers = resolve_layers(layers, len(modules))
         check(method, p=p, alpha=alpha, selection=selection, normalization=normalization, positions=positions)
-        self.method, self.positions = method, positions
+        self.method, self.positions, self.adds_loss = method, positions, method in LOSS_METHODS
         self.p, self.alpha, self.selection, self.detach_fill = p, alpha, selection, detach_fill
         self.lam, self.normalization = lam, normalization
         self.mask = None  # [batch, seq] bool: the positions steered; None means all
         self.entropies = []  # per steered layer, from the last forward pass
         self.calls = [0] * len(modules)
-        hook = self._intervene if method == "intervention" else self._record_entropy
-        self.handles = [
-            modules[i].register_forward_pre_hook(lambda module, args, i=i: hook(i, args[0])) for i in self.layers
-        ]
+        self.handles = self.install(modules)
+
+    @classmethod
+    def prepare(cls, model, method, params, examples):
+        """The state a method fixes on `model` before training (None: the generic methods need none)."""
+        return None
+
+    def install(self, modules):
+        """Forward pre-hooks on the steered layers' memory modules, which see the keys."""
+        hook = self._record_entropy if self.adds_loss else self._intervene
+        return [modules[i].register_forward_pre_hook(lambda module, args, i=i: hook(i, args[0])) for i in self.layers]
 
     def set_positions(self, attention_mask=None, labels=None):
         """Steer only real tokens, and with positions='response' only those that predict a label.
@@ -131,7 +152,8 @@ class Steering:
         n = math.ceil(self.p * keys.shape[-1])
         if n == 0:
             return None  # the input passes unchanged
-        return (intervene(keys, n, self.alpha, self.selection, self.detach_fill, self._mask_for(keys)),)
+        scale = self.key_scales.get(layer)
+        return (intervene(keys, n, self.alpha, self.selection, self.detach_fill, self._mask_for(keys), scale),)
 
     def _record_entropy(self, layer, keys):
         self.calls[layer] += 1
@@ -174,6 +196,10 @@ def parse_layers(text):
     return [int(i) for i in text.split(",")] if text[0].isdigit() else text
 
 
+def parse_boolean(text):
+    return {"true": True, "false": False}[text.lower()]
+
+
 SPEC_TYPES = {
     "p": float,
     "alpha": float,
@@ -181,8 +207,21 @@ SPEC_TYPES = {
     "selection": str,
     "normalization": str,
     "positions": str,
-    "detach_fill": lambda text: {"true": True, "false": False}[text.lower()],
+    "detach_fill": parse_boolean,
     "layers": parse_layers,
+    # the variants' (infoflow.infosteer.variants)
+    "groups": int,
+    "beta": str,
+    "linkage": str,
+    "final_norm": parse_boolean,
+    "dev_examples": int,
+    "dev_seed": int,
+    "top": float,
+    "gamma": float,
+    "lam1": float,
+    "lam2": float,
+    "target": str,
+    "reading": str,
 }
 
 
@@ -191,10 +230,26 @@ def parse_spec(tokens):
     return cli.parse_params(tokens, SPEC_TYPES, "steering")
 
 
+def steering_class(method):
+    """The class that steers by `method` (a config `kind:`): the registry of the steering methods."""
+    from infoflow.infosteer import variants  # built on this module's Steering, so imported on use
+
+    classes = {"intervention": Steering, "regularization": Steering, "semantic": variants.GroupedIntervention,
+               "activation": variants.GroupedIntervention, "selected": variants.SelectedIntervention,
+               "entmax": variants.SurrogateEntropy}
+    if method not in classes:
+        raise ValueError(f"method: unknown '{method}' (expected one of {', '.join(METHODS)})")
+    return classes[method]
+
+
 @contextmanager
-def steer(model, method, **params):
-    """Install `method` ('intervention' or 'regularization') on `model`; remove it on exit."""
-    steering = Steering(model, method, **params)
+def steer(model, method, examples=None, state=None, **params):
+    """Install `method` (one of METHODS) on `model`; remove it on exit. A variant fixes its `state`
+    on `model` (from `examples`, encoded training examples, where it needs them) unless given one,
+    e.g. a saved model's record."""
+    cls = steering_class(method)
+    state = state if state is not None else cls.prepare(model, method, params, examples)
+    steering = cls(model, method, **params) if state is None else cls(model, method, state=state, **params)
     try:
         yield steering
     finally:
@@ -208,4 +263,4 @@ def from_folder(model, folder):
     record = models.read_method(folder)
     if record is None or not record.get("at_eval"):
         return nullcontext()
-    return steer(model, record["method"], **record["params"])
+    return steer(model, record["method"], state=record.get("state"), **record["params"])

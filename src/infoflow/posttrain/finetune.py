@@ -1,9 +1,10 @@
 """Post-train (SFT) a causal LM on prompt/answer examples with the Hugging Face Trainer.
 
 The loss covers the answer tokens (and the closing EOS) only: prompt positions get the label -100.
-`--method` is `sft` (the baseline), an InfoSteer method, `intervention` or `regularization`, or
-`lora`; the method's parameters come as `--method-params key=value ...` (see infoflow.infosteer.steer and
-infoflow.training.lora). Steering hooks are removed and LoRA adapters merged before saving, so every saved
+`--method` is `sft` (the baseline), an InfoSteer method (`intervention`, `regularization` or one of
+the fine-grained variants of infoflow.infosteer.variants), or `lora`; the method's parameters come as
+`--method-params key=value ...` (see infoflow.infosteer.steer and infoflow.training.lora). A variant
+fixes its per-key factors on the base model before training; the method record holds them ("state"). Steering hooks are removed and LoRA adapters merged before saving, so every saved
 model is a plain Hugging Face model; each saved folder (model and checkpoints) also holds the method and its
 parameters (infoflow.training.models.METHOD_FILE), with `--at-eval` for an intervention that stays on while
 decoding (infoflow.infosteer.steer.from_folder).
@@ -21,6 +22,7 @@ import shutil
 from transformers import set_seed
 
 from infoflow import cli
+from infoflow.cli import StageFailure
 from infoflow.infosteer import steer
 from infoflow.training import distributed, lora, models, trainer
 from infoflow.io import read_examples, write_json
@@ -77,8 +79,8 @@ def main():
         params = (steer.parse_spec if steered else lora.parse_params)(args.method_params) if args.method != "sft" else {}
     except ValueError as e:
         parser.error(str(e))
-    if args.at_eval and args.method != "intervention":
-        parser.error(f"--at-eval: only an intervention changes decoding, not {args.method}")
+    if args.at_eval and args.method not in steer.DECODING_METHODS:
+        parser.error(f"--at-eval: only an intervention (or a variant of it) changes decoding, not {args.method}")
     if args.method == "lora" and args.sharding == "fsdp":
         parser.error("--sharding fsdp: LoRA adapters are merged from whole weights; use --sharding none or deepspeed")
     method = {"method": args.method}  # saved with every model folder (models.METHOD_FILE)
@@ -106,7 +108,12 @@ def main():
     log.info("%s on %d examples", run_label, len(train_set))
     inputs = [args.train, *(p for p in [os.path.join(args.model, "model.safetensors")] if os.path.exists(p))]
     with contextlib.ExitStack() as stack:
-        steering = stack.enter_context(steer.steer(model, args.method, **params)) if steered else None
+        try:
+            steering = stack.enter_context(steer.steer(model, args.method, examples=train_set, **params)) if steered else None
+        except ValueError as e:  # a parameter value the method is not defined for, named by the message
+            raise StageFailure(f"--method-params of {args.method}: {e}") from e
+        if steering is not None and steering.state is not None:
+            method["state"] = steering.state  # the savers hold this record: every saved folder gets it
         history = trainer.train(
             model, train_set, args, scheduler="linear", run_label=run_label, collator=PadCollator(tokenizer.pad_token_id),
             logging_steps=5, steering=steering, callbacks=callbacks, inputs=inputs,

@@ -20,9 +20,11 @@ from infoflow.report.markdown import missing, percent, points, table
 from infoflow.report.stats import Matrix, add_bootstrap_arguments, mean_ci95, paired_bootstrap
 
 BASELINE = "sft"
-COLUMNS = ["task", "method", "kind", "p", "alpha", "lam", "layers", "split", "seeds", "accuracy_mean", "ci95_low", "ci95_high",
+COLUMNS = ["task", "method", "kind", "p", "alpha", "lam", "layers", "settings", "split", "seeds", "accuracy_mean", "ci95_low", "ci95_high",
            "diff_vs_sft", "diff_ci95_low", "diff_ci95_high"]
 PARAMETERS = ("p", "alpha", "lam")
+# Entry keys that are not a method's own settings (the `settings` column: a variant's groups, beta, ...).
+NOT_SETTINGS = ("kind", "tasks", "run_seeds", "layers", *PARAMETERS)
 
 
 def correctness_matrix(by_seed):
@@ -54,6 +56,11 @@ def layers_text(layers):
     return ",".join(map(str, layers)) if isinstance(layers, list) else layers
 
 
+def settings_text(entry):
+    """'groups=8, beta=specialisation': the entry's parameters beyond p, alpha, lambda and layers."""
+    return ", ".join(f"{k}={layers_text(v)}" for k, v in entry.items() if k not in NOT_SETTINGS) or None
+
+
 def comparison_table(correctness, methods, samples, seed):
     rows = []
     for (task, method, split), runs in sorted(correctness.items()):
@@ -62,7 +69,7 @@ def comparison_table(correctness, methods, samples, seed):
         row = dict.fromkeys(COLUMNS)
         row.update({
             "task": task, "method": method, "kind": entry["kind"], **{name: entry.get(name) for name in PARAMETERS},
-            "layers": layers_text(entry.get("layers", "all")) if entry["kind"] != "sft" else None,
+            "layers": layers_text(entry.get("layers", "all")) if entry["kind"] != "sft" else None, "settings": settings_text(entry),
             "split": split, "seeds": len(runs), "accuracy_mean": mean, "ci95_low": max(low, 0.0), "ci95_high": min(high, 1.0),
         })
         baseline = correctness.get((task, BASELINE, split))
@@ -77,7 +84,7 @@ def comparison_table(correctness, methods, samples, seed):
 def comparison_markdown(comparison):
     steered = comparison.filter(pl.col("method") != BASELINE)
     shown = pl.DataFrame({
-        "task": steered["task"], "method": steered["method"], "split": steered["split"],
+        "task": steered["task"], "method": steered["method"], "kind": steered["kind"], "split": steered["split"],
         "accuracy %": [percent(x) for x in steered["accuracy_mean"]],
         "vs SFT (points)": [points(x) for x in steered["diff_vs_sft"]],
         "paired bootstrap 95% CI": [f"[{points(l)}, {points(h)}]" for l, h in zip(steered["diff_ci95_low"], steered["diff_ci95_high"])],
@@ -97,7 +104,7 @@ def ablation_markdown(comparison):
             "alpha": "" if missing(first["alpha"]) else f"{first['alpha']:g}",
             "lambda": "" if missing(first["lam"]) else f"{first['lam']:g}", "layers": first["layers"] or "",
             "ID %": percent(by_split.get("test_id", math.nan)), "OOD %": percent(by_split.get("test_ood", math.nan)),
-            "avg %": percent(float(np.mean(list(by_split.values())))),
+            "avg %": percent(float(np.mean(list(by_split.values())))), "other settings": first["settings"] or "",
         })
     return table(pl.DataFrame(rows, schema=list(rows[0]) if rows else []),
                  "Ablation: steering parameters and accuracy (mean over seeds; shape of InfoSteer Tables 2 and 8)")

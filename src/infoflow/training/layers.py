@@ -5,6 +5,8 @@ multiplies the memory matrix (arXiv 2507.05158, Sec. 4.4): the input of the MLP'
 projection, so hooks on that module see k as their input. FFN_LAYOUTS names the MLPs known here.
 """
 
+from torch import nn
+
 from infoflow.io import DataError
 
 LAYER_GROUPS = ("early", "middle", "late")
@@ -52,6 +54,24 @@ def memory_modules(model):
             raise UnsupportedModel(f"{type(model).__name__}: layer {index}: {found}, not a known FFN layout ({known})")
         modules.append(children[layout[-1]])
     return modules
+
+
+def memory_vectors(module):
+    """[d_m, d]: row i is memory vector v_i of a memory module (memory_modules), the vector that key k_i
+    scales: a column of an nn.Linear weight ([out, in]), a row of GPT-2's Conv1D weight ([in, out])."""
+    weight = module.weight
+    return weight.T if isinstance(module, nn.Linear) else weight
+
+
+def final_norm(model):
+    """The norm Hugging Face applies to the last block's output before the LM head."""
+    base = model.base_model
+    names = ("norm", "ln_f", "final_layer_norm", "final_layernorm")  # Llama and most, GPT-2, GPT-NeoX, Phi-2
+    for name in names:
+        if hasattr(base, name):
+            return getattr(base, name)
+    found = ", ".join(name for name, _ in base.named_children())
+    raise UnsupportedModel(f"{type(model).__name__}: no final norm (.{', .'.join(names)}) among {type(base).__name__}'s modules: {found}")
 
 
 def group_layers(group, n_layers):

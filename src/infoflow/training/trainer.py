@@ -117,7 +117,7 @@ class SteeredTrainer(CheckedTrainer):
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
-        if self.steering.method == "regularization":  # one update's batches: count its positions everywhere
+        if self.steering.adds_loss:  # one update's batches: count its positions everywhere
             count = torch.tensor(float(sum(self.positions(batch) for batch in batches)), device=device)
             self.update_positions = self.accelerator.reduce(count, "sum")
             self.updates += 1
@@ -126,7 +126,7 @@ class SteeredTrainer(CheckedTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         count = self.positions(inputs)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        if self.steering.method == "regularization":
+        if self.steering.adds_loss:
             # This micro-batch's part of the mean. Its weight is divided in Python, where a count over
             # itself is exactly 1 (torch's scalar / tensor is not), so one device without accumulation
             # trains exactly as the plain mean does.

@@ -21,7 +21,7 @@ import polars as pl
 
 from infoflow.io import write_csv, write_text
 from infoflow.report.attention_tables import MASS_SCHEMA
-from infoflow.report.claims import attention, depth, inforidge, infosteer, multitoken, preconditions
+from infoflow.report.claims import attention, depth, inforidge, infosteer, multitoken, preconditions, variants
 from infoflow.report.claims.verdicts import VERDICT_WORDS, VERDICTS, Claim, verdict_text
 from infoflow.report.comparison import read_correctness
 from infoflow.report.flux_tables import read_tokens
@@ -50,6 +50,7 @@ def all_claims(inputs, samples, seed):
         attention.claim_attention(inputs["attention"], mi, samples, seed),
         depth.claim_depth_threshold(mi, inputs["depth_methods"], samples, seed),
         multitoken.claim_multitoken(inputs["multitoken"], samples, seed),
+        variants.claim_variants(steering, inputs["correctness"], samples, seed),
     ]
 
 

@@ -42,7 +42,7 @@ STEERING_NUMBERS = ("p", "alpha", "lam", "seeds", "accuracy_mean", "ci95_low", "
 
 def read_steering(path):
     """results/tables/steering_vs_sft.csv (infoflow.report.comparison)."""
-    schema = {"task": pl.String, "method": pl.String, "kind": pl.String, "layers": pl.String, "split": pl.String}
+    schema = {"task": pl.String, "method": pl.String, "kind": pl.String, "layers": pl.String, "settings": pl.String, "split": pl.String}
     return pl.read_csv(path, schema_overrides={**schema, **{name: pl.Float64 for name in STEERING_NUMBERS}})
 
 

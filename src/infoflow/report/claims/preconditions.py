@@ -95,6 +95,7 @@ CLAIM_PRECONDITIONS = {
     "14": ("depth_task_learned", "depth_seeds"),
     # Multi-token information is measured on the base model: no post-training run, only its sampling seeds.
     "15": ("multitoken_seeds",),
+    "16": ("recall", "sft_learned", "sft_room", "accuracy_seeds"),  # InfoSteer's variants, as claim 1
 }
 
 
