@@ -14,9 +14,13 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from conftest import REPO
 from infoflow import disk
+from infoflow.base_models import with_depth_methods
 from infoflow.config import task_seeds
 
-SMOKE = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+SMOKE_FILE = yaml.safe_load((REPO / "tests/configs/smoke.yaml").read_text())
+# The smoke config with its first three methods (SFT, an intervention, a regulariser): the arithmetic
+# below counts their 8 runs.
+SMOKE = {**SMOKE_FILE, "methods": {m: SMOKE_FILE["methods"][m] for m in ("sft", "int_p10_a2", "reg_l0.1")}}
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
@@ -99,6 +103,11 @@ def test_a_task_with_its_own_base_model_counts_both_and_every_run_at_the_larger(
     assert own.kept["final models"] == shared.kept["final models"] * 38_944 / 28_640
 
 
+def test_the_depth_analysis_counts_its_base_models():
+    # inforidge.depths adds a 2-layer copy of the modular task's 3-block model: 28,640 parameters more.
+    assert estimate(with_depth_methods(SMOKE)).kept["base model"] == (28_640 + 38_944 + 28_640) * 4
+
+
 def test_the_analysed_runs_set_the_activations():
     # InfoRidge on the modular task only: 2 of the 8 runs extracted.
     subset = estimate(changed(one_base_model(SMOKE), **{"inforidge.tasks": ["modular"]}))
@@ -165,6 +174,7 @@ def default_of_71a67f5():
     config = one_base_model(DEFAULT)
     config.update(seeds=[0, 1, 2])
     config["inforidge"]["tasks"] = None
+    config["methods"] = {m: e for m, e in config["methods"].items() if e["kind"] in ("sft", "intervention", "regularization")}  # no variants then
     for entry in config["methods"].values():
         entry.pop("run_seeds", None)
     return config
