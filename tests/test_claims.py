@@ -441,7 +441,7 @@ def run_inputs(**changes):
     """check.main's inputs of a run on which every precondition holds, with `changes`."""
     inputs = {"steering": steering_table(), "mi": curves_frame(), "early_exit": exits_frame(0.95), "key_shares": key_shares("holds"),
               "flux_tokens": flux_tokens("holds"), "betas": betas_table("holds"), "recall": 0.95,
-              "format_rates": {("knowledge", "test_ood"): 0.9}, "attention": attention_frame(), "depth_methods": []}
+              "format_rates": {("knowledge", "test_ood"): 0.9}, "attention": attention_frame(), "depth_task": None, "depth_methods": []}
     return {**inputs, **changes}
 
 

@@ -82,7 +82,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_the_ridge_appears_only_beyond_a_depth(case):
     by_method, expected = CASES[case]
-    claim = depth.claim_depth_threshold(curves(by_method), list(by_method), 200, 0)
+    claim = depth.claim_depth_threshold(curves(by_method), "modular", list(by_method), 200, 0)
     assert claim.verdict == expected, claim
     assert claim.measurement.startswith("modular, 3 layers: inner peak at layer 2")  # depths ascending
 
@@ -95,8 +95,8 @@ def test_the_pattern_verdict():
 
 
 def test_fewer_than_two_depths_is_not_tested():
-    assert depth.claim_depth_threshold(curves({"sft": DEEP_RIDGE}), ["sft"], 200, 0).verdict == NOT_TESTED
-    assert depth.claim_depth_threshold(curves({"sft": DEEP_RIDGE}), [], 200, 0).verdict == NOT_TESTED
+    assert depth.claim_depth_threshold(curves({"sft": DEEP_RIDGE}), "modular", ["sft"], 200, 0).verdict == NOT_TESTED
+    assert depth.claim_depth_threshold(curves({"sft": DEEP_RIDGE}), "modular", [], 200, 0).verdict == NOT_TESTED
 
 
 def exits(by_method, last):
@@ -107,7 +107,7 @@ def exits(by_method, last):
 
 def test_each_depth_must_have_learned_the_task():
     by_method = CASES["threshold"][0]
-    inputs = {"mi": curves(by_method), "early_exit": exits(by_method, {"sft_depth3": 0.5, "sft": 0.99}), "depth_methods": list(by_method),
+    inputs = {"mi": curves(by_method), "early_exit": exits(by_method, {"sft_depth3": 0.5, "sft": 0.99}), "depth_task": "modular", "depth_methods": list(by_method),
               "steering": pl.DataFrame(schema={"task": pl.String, "method": pl.String, "split": pl.String, "accuracy_mean": pl.Float64, "seeds": pl.Float64}),
               "key_shares": pl.DataFrame(schema={"method": pl.String, "seed": pl.String}), "flux_tokens": None,
               "betas": pl.DataFrame(schema={"method": pl.String, "task": pl.String, "run_seed": pl.Int64}), "recall": None, "format_rates": {}}
@@ -124,7 +124,7 @@ def test_table_and_figure_from_real_files(tmp_path):
     curves(by_method).write_csv(mi)
     exits(by_method, {"sft_depth3": 0.95, "sft": 0.99}).write_csv(exit_file)
     out = {name: tmp_path / name for name in ("depth.csv", "curves.csv", "depth.md", "depth.png")}
-    run_module("report.depth_tables", "--mi", mi, "--early-exit", exit_file, "--methods", "sft_depth3", "sft",
+    run_module("report.depth_tables", "--mi", mi, "--early-exit", exit_file, "--task", "modular", "--methods", "sft_depth3", "sft",
                "--bootstrap-samples", 100, "--seed", 0, "--summary", out["depth.csv"], "--curves", out["curves.csv"],
                "--markdown", out["depth.md"])
     summary = pl.read_csv(out["depth.csv"])

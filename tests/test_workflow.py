@@ -14,6 +14,8 @@ from conftest import RESULTS, copy_workflow, run_folders, snakemake, world_dir
 
 FINAL_TABLES = ["accuracy.csv", "accuracy.md", "knowledge_recall.csv", "knowledge_recall.md", "steering_vs_sft.md", "ablation.md", "key_shift.md"]
 STEERED = ["int_p10_a2", "reg_l0.1"]  # the smoke config's steered methods, on the knowledge task only
+VARIANTS = ["sem_g8", "act_g8", "sel_t1_g0.5", "entmax_l0.01"]  # InfoSteer's fine-grained variants, one seed each
+DEPTH = "sft_depth2"  # the depth analysis's SFT from a 2-layer copy of the modular task's 3-block base model
 
 
 # Any config change rewrites the run's merged config and its provenance, and nothing else by itself.
@@ -58,10 +60,10 @@ def test_full_run_writes_well_formed_results(smoke_run):
     for name in FINAL_TABLES:
         assert (results / "tables" / name).stat().st_size > 0
     accuracy = pd.read_csv(results / "tables/accuracy.csv")
-    runs = sorted({("knowledge", m) for m in ["base", "sft", *STEERED]} | {("modular", "base"), ("modular", "sft")})
+    runs = sorted({("knowledge", m) for m in ["base", "sft", *STEERED, *VARIANTS]} | {("modular", m) for m in ("base", "sft", DEPTH)})
     assert sorted(zip(accuracy.task, accuracy.method, accuracy.split)) == [(t, m, s) for t, m in runs for s in ("test_id", "test_ood")]
-    base = accuracy.method == "base"  # the base model: one evaluation, no interval
-    assert (accuracy.seeds[~base] == 2).all() and (accuracy.seeds[base] == 1).all() and accuracy.ci95_low[base].isna().all()
+    base, one_seed = accuracy.method == "base", accuracy.method.isin(VARIANTS)  # the base model: one evaluation, no interval
+    assert (accuracy.seeds[~base & ~one_seed] == 2).all() and (accuracy.seeds[base | one_seed] == 1).all() and accuracy.ci95_low[base].isna().all()
     assert accuracy.accuracy_mean.between(0, 1).all()
     comparison = pd.read_csv(results / "tables/steering_vs_sft.csv")
     steered = comparison[comparison.method.isin(STEERED)]
@@ -77,10 +79,10 @@ def test_full_run_writes_well_formed_results(smoke_run):
     for run in (("knowledge", "sft", 0), ("modular", "sft", 1)):
         assert (smoke_run / folders[run]["folder"] / "model/model.safetensors").is_file()
     key_shift = pd.read_csv(results / "tables/key_shift.csv").set_index("method")
-    assert list(key_shift.index) == ["base", "sft", *STEERED] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
+    assert list(key_shift.index) == ["base", "sft", *STEERED, *VARIANTS] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
     # Every job left a benchmark: the run's own jobs here, each job on its models in its output folder.
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 14
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 17
     for row in folders.values():
         for stage in ("folder", "evaluation", "activations", "ridge", "kernels", "residual_scaling", "flux", "key_shares", "attention"):
             assert not row[stage] or len(list((smoke_run / row[stage]).glob("*.tsv"))) == 1
@@ -99,7 +101,7 @@ def test_inforidge_outputs(smoke_run):
     assert len(frame) == 2 * 16 * 5 and set(frame.layer) == {0, 1, 2, 3} and frame.final_norm.sum() == 32
     layers = pd.read_csv(results / "tables/ridge_layers.csv")
     assert sorted(layers.point.unique()) == [0, 1, 2]
-    runs = {("knowledge", m) for m in ["sft", *STEERED]} | {("modular", "sft")}
+    runs = {("knowledge", m) for m in ["sft", *STEERED, *VARIANTS]} | {("modular", "sft"), ("modular", DEPTH)}
     assert set(zip(layers.task, layers.method)) == runs
     assert layers.mi_hidden.between(0, math.log(12)).all()  # I <= H <= log N (N = 12) and layers.early_exit.between(0, 1).all()
     betas = pd.read_csv(results / "tables/residual_scaling.csv")
@@ -114,11 +116,11 @@ def test_inforidge_outputs(smoke_run):
 def test_flux_outputs(smoke_run):
     results = smoke_run / RESULTS
     classes = pd.read_csv(results / "tables/flux_classes.csv")
-    assert set(classes.method) == {"sft", *STEERED} and classes.tokens.sum() > 0
+    assert set(classes.method) == {"sft", *STEERED, *VARIANTS} and classes.tokens.sum() > 0
     comparison = pd.read_csv(results / "tables/flux_vs_sft.csv")
-    assert set(comparison.method) == set(STEERED) and comparison.p_value.dropna().between(0, 1).all()
+    assert set(comparison.method) == {*STEERED, *VARIANTS} and comparison.p_value.dropna().between(0, 1).all()
     page = (results / "flux.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("class='response'") == 2 * 3  # prompts x methods
+    assert page.startswith("<!DOCTYPE html>") and page.count("class='response'") == 2 * 7  # prompts x methods
     for name in ("flux_examples", "flux_classes"):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -138,7 +140,10 @@ def test_attention_outputs(smoke_run):
 
 def test_estimator_setting_reruns_only_the_information_analysis(smoke_run):
     with dry_run_with(smoke_run, "sample_seeds: 2, kernel: gaussian", "sample_seeds: 2, kernel: laplacian") as output:
-        assert job_counts(output) == {"ridge_analysis": 8, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, **CONFIG_RECORD, "all": 1}
+        # and what reads the ridge layer (attention, depth) or estimates with the same kernel (multi-token)
+        assert job_counts(output) == {"ridge_analysis": 14, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, **CONFIG_RECORD, "all": 1,
+                                      "attention_tables": 1, "attention_figure": 1, "depth_report": 1, "multitoken_information": 1,
+                                      "multitoken_report": 1}
 
 
 def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
@@ -149,7 +154,8 @@ def test_claims_check_gives_every_claim_a_verdict_and_its_rule(smoke_run):
     # Every claim shows its preconditions, measured on the run; the smoke config's 2 seeds are too few.
     assert claims.preconditions.str.contains("enough seeds for a CI").all()
     tested = claims[claims.verdict != "not tested"]
-    assert (tested.verdict == "not applicable").all() and tested.preconditions.str.contains(r"2, needs >= 3: fails").all()
+    # (2 run seeds, 1 for the variants, 2 sampling seeds for the multi-token information)
+    assert (tested.verdict == "not applicable").all() and tested.preconditions.str.contains(r"[12], needs >= 3: fails").all()
     # The smoke config runs the Laplacian and polynomial kernels, so claim 12 is judged.
     assert claims.set_index("number").loc["12", "verdict"] != "not tested"
     assert (smoke_run / RESULTS / "claims.md").read_text().startswith("# Claims of InfoSteer and InfoRidge on this run")
@@ -163,7 +169,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
 def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
     with dry_run_with(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2") as output:
         assert job_counts(output) == {
-            "evaluate": 8, "evaluate_base": 2, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
+            "evaluate": 14, "evaluate_base": 2, "knowledge_recall": 1, "accuracy_table": 1, "knowledge_recall_table": 1,
             "steering_tables": 1, "accuracy_figure": 1, "claims": 1, **CONFIG_RECORD, "all": 1,
         }
         # Evaluations of other settings go to new folders (their stage key), beside the old ones.
@@ -192,15 +198,16 @@ def test_settings_that_change_no_shared_output_rerun_no_shared_job(smoke_run, tm
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
         assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1,
-                                      "multitoken_report": 1, **CONFIG_RECORD, "all": 1}
+                                      "multitoken_report": 1, "attention_figure": 1, "depth_report": 1, **CONFIG_RECORD, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
     with dry_run_with(smoke_run, "epochs: {knowledge: 1, modular: 1}", "epochs: {knowledge: 1, modular: 2}") as output:
         assert job_counts(output) == {
-            "finetune": 2, "evaluate": 2, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1,
-            "extract_activations": 2, "ridge_analysis": 2, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
-            "kernel_check": 2, "claims": 1, **CONFIG_RECORD, "all": 1,
+            "finetune": 4, "evaluate": 4, "accuracy_table": 1, "steering_tables": 1, "accuracy_figure": 1,  # SFT and the depth's
+            "extract_activations": 4, "ridge_analysis": 4, "fit_residual_scaling": 2, "ridge_tables": 1, "ridge_figures": 1,
+            "kernel_check": 2, "attention_masses": 2, "attention_tables": 1, "attention_figure": 1, "depth_report": 1,
+            "claims": 1, **CONFIG_RECORD, "all": 1,
         }
         assert not [path for path in job_outputs(output) if "/runs/knowledge/" in path]  # only modular runs retrain
 
@@ -226,8 +233,8 @@ def jobs_after_editing(smoke_run, module):
 def test_editing_an_analysis_module_reruns_only_its_analysis_and_figures(smoke_run):
     # kernel_check and the multi-token stage estimate I(Z;Y) with mi.py too; the claims read them all.
     assert jobs_after_editing(smoke_run, "inforidge/mi") == {
-        "ridge_analysis": 8, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
-        "multitoken_information": 1, "multitoken_report": 1,
+        "ridge_analysis": 14, "kernel_check": 4, "ridge_tables": 1, "ridge_figures": 1, "claims": 1, "all": 1,
+        "multitoken_information": 1, "multitoken_report": 1, "attention_tables": 1, "attention_figure": 1, "depth_report": 1,
     }
 
 
@@ -247,7 +254,7 @@ def test_editing_the_statistics_module_reruns_tables_and_claims_but_no_model_job
 
 
 def test_one_method_hyperparameter_reruns_only_that_method_chain(smoke_run):
-    with dry_run_with(smoke_run, "lam: 0.1,", "lam: 0.2,") as output:
+    with dry_run_with(smoke_run, "lam: 0.1, layers", "lam: 0.2, layers") as output:
         per_run = [path for path in job_outputs(output) if "/runs/" in path]
         assert per_run and all("/reg_l0.1/" in path for path in per_run)
         counts = job_counts(output)
@@ -305,12 +312,14 @@ def test_the_run_folder_holds_its_merged_validated_config(smoke_run):
     smoke = yaml.safe_load((smoke_run / "config.yaml").read_text())
     assert written["run"] == "smoke" and written["seeds"] == smoke["seeds"] and written["model_loading"] == smoke["model_loading"]
     # Validated: each method entry as written, with the schema's defaults filled in.
-    assert written["methods"].keys() == smoke["methods"].keys()
+    # ... and the depth analysis's methods (inforidge.depths) beside them
+    assert written["methods"].keys() == smoke["methods"].keys() | {DEPTH}
+    assert written["methods"][DEPTH] == {"kind": "sft", "tasks": ["modular"], "base_layers": 2}
     assert all(written["methods"][m].items() >= entry.items() for m, entry in smoke["methods"].items())
     assert written["methods"]["reg_l0.1"]["normalization"] == "abs"
     provenance = json.loads((smoke_run / RESULTS / "provenance.json").read_text())
     assert provenance["config"]["path"] == f"{RESULTS}/config.yaml" and len(provenance["config"]["sha256"]) == 64
-    assert [m["path"].split("/")[-1] for m in provenance["base_models"]] == ["model", "model-modular"] and provenance["packages"]["torch"]
+    assert [m["path"].split("/")[-1] for m in provenance["base_models"]] == ["model", "model-modular", "model-modular-layers2"] and provenance["packages"]["torch"]
     assert {f["path"].split("/data/")[1] for f in provenance["data"]["files"]} == {
         f"{task}/{split}.jsonl" for task in ("knowledge", "modular") for split in ("train", "test_id", "test_ood")}
 
@@ -319,7 +328,7 @@ def test_adding_a_seed_runs_only_the_new_seed(smoke_run):
     with dry_run_with(smoke_run, "seeds: [0, 1]", "seeds: [0, 1, 2]") as output:
         per_run = [path for path in job_outputs(output) if "/runs/" in path]
         assert per_run and all("/seed2" in path for path in per_run)
-        assert job_counts(output)["finetune"] == 4  # three knowledge methods and modular SFT
+        assert job_counts(output)["finetune"] == 5  # three knowledge methods (the variants run one seed), modular SFT and its depth
 
 
 def test_malformed_data_file_stops_its_rule_and_leaves_nothing(tmp_path):
@@ -364,7 +373,7 @@ def test_report_bundles_every_figure_and_table_by_paper(smoke_run):
     "profile, message",
     [
         ({"set-resources": {"finetune": {"gpus": 1}}}, "set-resources of rule finetune: unknown resource key 'gpus'"),
-        ({"default-resources": {"slurm_account": "lab"}}, "rule dataset_split: no slurm_partition"),
+        ({"default-resources": {"slurm_account": "lab"}}, "rule attention_masses: no slurm_partition"),
         ({"resources": {"gpu": 1}, "set-resources": {"finetune": {"gpu": 2}}}, "rule finetune: asks for gpu=2, the profile allows gpu=1 (resources: gpu)"),
         (None, "default-resources: slurm_partition is still the placeholder '<your-partition>'"),
     ],
@@ -403,6 +412,6 @@ def test_another_workflow_uses_this_one_as_a_module(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     counts = job_counts(output)
-    assert counts["infoflow_finetune"] == 4 and counts["infoflow_claims"] == 1  # smoke: 4 runs x 1 seed
+    assert counts["infoflow_finetune"] == 9 and counts["infoflow_claims"] == 1  # smoke: 9 runs x 1 seed
     assert all(path.startswith(("results/hosted/", "resources/")) for path in job_outputs(output))
     assert "../infoflow/src/infoflow/posttrain/finetune.py" in output  # code inputs of the module's own files

@@ -28,7 +28,13 @@ rule depth_report:
             "depth",
             table="ridge per depth",
         ),
-        curves="<results>/tables/depth_curves.csv",
+        curves=result(
+            "<results>/tables/depth_curves.csv",
+            "InfoRidge",
+            "Depth threshold",
+            "depth",
+            table="information per layer and depth",
+        ),
         markdown="<results>/tables/depth.md",
         figure=result(
             "<results>/figures/depth_ridge.png",
@@ -48,11 +54,13 @@ rule depth_report:
         mem_mb=2000,
         runtime=10,
     params:
+        task=DEPTHS["task"] if DEPTHS else None,
         methods=DEPTH_METHODS,
         statistics=config["statistics"],
         dpi=config["figures"]["dpi"],
     shell:
-        "python -m infoflow.report.depth_tables --mi {input.mi} --early-exit {input.early_exit} --methods {params.methods}"
+        "python -m infoflow.report.depth_tables --mi {input.mi} --early-exit {input.early_exit}"
+        " --task {params.task} --methods {params.methods}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --summary {output.summary} --curves {output.curves} --markdown {output.markdown} > {log} 2>&1"
         " && python -m infoflow.report.depth_figures --summary {output.summary} --curves {output.curves}"

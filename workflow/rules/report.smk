@@ -169,7 +169,11 @@ rule claims:
     params:
         kernel=RIDGE["mi"]["kernel"],
         sigma=RIDGE["mi"]["sigma"],
-        depth_methods=DEPTH_METHODS,
+        depth=(
+            f"--depth-task {DEPTHS['task']} --depth-methods {' '.join(DEPTH_METHODS)}"
+            if DEPTH_METHODS
+            else ""
+        ),
         statistics=config["statistics"],
     shell:
         "python -m infoflow.report.claims --steering {input.steering} --metrics {input.metrics}"
@@ -177,7 +181,7 @@ rule claims:
         " --key-shares {input.key_shares} --flux-tokens {input.flux_tokens}"
         " --mi {input.mi} --early-exit {input.early_exit} --betas {input.betas} --kernel-mi {input.kernels}"
         " --kernel {params.kernel} --sigma {params.sigma} --attention {input.attention}"
-        " --depth-methods {params.depth_methods} --multitoken {input.multitoken}"
+        " {params.depth} --multitoken {input.multitoken}"
         " --bootstrap-samples {params.statistics[bootstrap_samples]} --seed {params.statistics[seed]}"
         " --markdown {output.markdown} --csv {output.csv} --parts {output.parts} > {log} 2>&1"
 

@@ -37,12 +37,12 @@ def inner_peak_drop(draws):
     return inner.argmax(axis=1) + 1, inner.max(axis=1) - draws[:, -1]
 
 
-def depth_rows(mi, early_exit, methods, samples, seed):
-    """One row per depth (ascending): its method, runs, ridge layer, inner peak and drop with 95% CIs,
-    and the last-layer ID early-exit accuracy; and one row per depth and layer of the curve with its CI."""
+def depth_rows(mi, early_exit, task, methods, samples, seed):
+    """One row per depth (ascending) of `task`: its method, runs, ridge layer, inner peak and drop with
+    95% CIs, and the last-layer ID early-exit accuracy; and one row per depth and layer of the curve with its CI."""
     summary, curves = [], []
     for method in methods:
-        for task in sorted(mi.filter(pl.col("method") == method)["task"].unique()):
+        if not mi.filter((pl.col("task") == task) & (pl.col("method") == method)).is_empty():
             draws, layers = depth_draws(mi, task, method, samples, seed)
             depth = int(layers.max())
             peaks, drops = inner_peak_drop(draws)
@@ -70,6 +70,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mi", nargs="+", required=True, help="ridge mi.csv files of the depth analysis's runs")
     parser.add_argument("--early-exit", nargs="+", required=True, help="their early_exit.csv files")
+    parser.add_argument("--task", required=True, help="the depth analysis's task (inforidge.depths.task)")
     parser.add_argument("--methods", nargs="+", required=True, help="the depth analysis's methods (sft_depth<n>, sft)")
     add_bootstrap_arguments(parser)
     parser.add_argument("--summary", required=True, help="CSV: one row per depth")
@@ -78,7 +79,7 @@ def main():
     args = parser.parse_args()
     cli.setup()
     mi, early_exit = read_all(args.mi, MI_SCHEMA), read_all(args.early_exit, EXIT_SCHEMA)
-    summary, curves = depth_rows(mi, early_exit, args.methods, args.bootstrap_samples, args.seed)
+    summary, curves = depth_rows(mi, early_exit, args.task, args.methods, args.bootstrap_samples, args.seed)
     write_csv(args.summary, summary)
     write_csv(args.curves, curves)
     write_text(args.markdown, depth_markdown(summary))

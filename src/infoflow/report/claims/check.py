@@ -48,7 +48,7 @@ def all_claims(inputs, samples, seed):
         inforidge.claim_residual_scaling(mi, inputs["betas"], samples, seed),
         inforidge.claim_kernels(inputs["kernel_settings"], samples, seed),
         attention.claim_attention(inputs["attention"], mi, samples, seed),
-        depth.claim_depth_threshold(mi, inputs["depth_methods"], samples, seed),
+        depth.claim_depth_threshold(mi, inputs["depth_task"], inputs["depth_methods"], samples, seed),
         multitoken.claim_multitoken(inputs["multitoken"], samples, seed),
         variants.claim_variants(steering, inputs["correctness"], samples, seed),
     ]
@@ -101,6 +101,7 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, required=True, help="its width")
     parser.add_argument("--kernel-mi", nargs="*", default=[],
                         help="per-run CSV files of infoflow.inforidge.kernel_check: I(Z;Y) under other kernel settings")
+    parser.add_argument("--depth-task", help="the depth analysis's task (none: not run)")
     parser.add_argument("--depth-methods", nargs="*", default=[],
                         help="the SFT methods of the depth analysis (their curves are among the --mi files)")
     parser.add_argument("--multitoken", nargs="*", default=[], help="the base models' CSV files of infoflow.inforidge.multitoken")
@@ -128,6 +129,7 @@ def main(argv=None):
         "kernel_settings": settings,
         "recall": preconditions.read_recall(args.recall),
         "format_rates": preconditions.read_format_rates(args.base_metrics),
+        "depth_task": args.depth_task,
         "depth_methods": args.depth_methods,
         "multitoken": read_information(args.multitoken),
         "attention": read_all(args.attention, MASS_SCHEMA),

@@ -37,11 +37,11 @@ def pattern_verdict(verdicts):
     return UNDERPOWERED if all(v == UNDERPOWERED for v in undecided) else INCONCLUSIVE
 
 
-def claim_depth_threshold(mi, methods, samples, seed):
-    """Claim 14 from the information curves `mi` of the depth analysis's `methods` (every task they ran)."""
+def claim_depth_threshold(mi, task, methods, samples, seed):
+    """Claim 14 from the information curves `mi` of the depth analysis's `methods` on `task`."""
     parts = []
     for method in methods:
-        for task in sorted(mi.filter(pl.col("method") == method)["task"].unique()):
+        if not mi.filter((pl.col("task") == task) & (pl.col("method") == method)).is_empty():
             draws, layers = depth_draws(mi, task, method, samples, seed)
             peaks, drops = inner_peak_drop(draws)
             label = f"{task}, {layers.max()} layers: inner peak at layer {layers[peaks[0]]}, drop to the last layer, nats"

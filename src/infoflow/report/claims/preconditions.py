@@ -176,6 +176,7 @@ def measure(inputs):
     steered = sorted(set(steering.filter(pl.col("method") != BASELINE)["task"]))
     ridge_tasks = sft_tasks(mi)
     sft_curves = mi.filter(pl.col("method") == BASELINE)
+    depth_task = inputs["depth_task"]
     return {
         "recall": [Check("recall", "", inputs["recall"])],
         "sft_learned": per_task("sft_learned", steered, lambda task: sft_id_accuracy(steering, task)),
@@ -188,10 +189,10 @@ def measure(inputs):
         "flux_seeds": fewest_seeds(inputs["flux_tokens"], "method", "seed", "flux"),
         "curve_seeds": fewest_seeds(sft_curves, "task", "seed", "information curves"),
         "beta_seeds": fewest_seeds(inputs["betas"].filter(pl.col("method") == BASELINE), "task", "run_seed", "residual scaling"),
-        "depth_task_learned": [Check("task_learned", f"{task} {method}", last_layer_exit(inputs["early_exit"], task, method))
-                               for method in inputs["depth_methods"]
-                               for task in sorted(mi.filter(pl.col("method") == method)["task"].unique())] or [Check("task_learned", "", None)],
-        "depth_seeds": fewest_seeds(mi.filter(pl.col("method").is_in(inputs["depth_methods"])), "method", "seed", "depth runs"),
+        "depth_task_learned": [Check("task_learned", f"{depth_task} {method}", last_layer_exit(inputs["early_exit"], depth_task, method))
+                               for method in inputs["depth_methods"]] or [Check("task_learned", "", None)],
+        "depth_seeds": fewest_seeds(mi.filter((pl.col("task") == depth_task) & pl.col("method").is_in(inputs["depth_methods"])),
+                                    "method", "seed", "depth runs"),
         "multitoken_seeds": fewest_seeds(inputs.get("multitoken"), ["task", "sets"], "sample_seed", "multi-token information",
                                          key="sampling_seeds"),
         # inputs without attention masses (get): the seeds are not measured
