@@ -2,7 +2,9 @@
 information I(Z_t; Y) rises in level while its layer profile keeps its shape.
 
 Uncertainty: the bootstrap over sampling seeds of infoflow.report.multitoken_tables (the curves' CI);
-both statistics are computed on every draw of the step x layer means (raw layers 0..L).
+both statistics are computed on every draw of the step x layer means, over the raw block outputs
+1..L. The embedding layer 0 is left out: at the position that predicts token t it holds token t-1's
+embedding, so its prefix set shares t-1 of its t tokens with Y's and its I rises with t by construction.
 """
 
 import numpy as np
@@ -12,7 +14,8 @@ from infoflow.report.claims.verdicts import NOT_TESTED, Claim, ci_rule, draws_es
 from infoflow.report.multitoken_tables import readings, seed_draws
 
 SHAPE_THRESHOLD = 0.5
-RULE = (ci_rule("the mean over raw layers of I(Z_t;Y) at the last decoding step T minus at step 1 (bootstrap over sampling seeds)", ">", 0)
+RULE = (ci_rule("the mean over the raw block outputs 1..L of I(Z_t;Y) at the last decoding step T minus at step 1 (bootstrap over "
+                "sampling seeds; the embedding layer 0 left out, as its prefix set shares tokens with Y's)", ">", 0)
         + f"; and the same for the Pearson correlation of the layer profiles at step 1 and at step T, > {SHAPE_THRESHOLD}: our threshold "
         "(the paper gives none), above which the two profiles have most of their shape in common; every base model and sets reading")
 
@@ -42,7 +45,7 @@ def claim_multitoken(information, samples, seed):
         draws, steps = profile_draws(rows, samples, seed)
         if len(steps) < 2:
             continue
-        first, last = draws[:, 0], draws[:, -1]
+        first, last = draws[:, 0, 1:], draws[:, -1, 1:]  # block outputs 1..L
         where = f"{task} base model, {sets} sets, step {steps[-1]} vs {steps[0]}"
         parts.append(judge(f"{where}: rise of the mean over layers", draws_estimate(last.mean(-1) - first.mean(-1)), nats, 0, ">"))
         parts.append(judge(f"{where}: profile correlation", draws_estimate(correlations(first, last)), fraction, SHAPE_THRESHOLD, ">"))
