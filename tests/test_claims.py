@@ -503,6 +503,13 @@ def test_not_applicable_keeps_the_cis_verdict_and_leaves_not_tested_alone():
     assert preconditions.applied(every_claim(NOT_TESTED), checks)[0].verdict == NOT_TESTED
 
 
+def test_sft_runs_of_another_task_are_not_steered_runs():
+    # The depth analysis's SFT runs of the modular task (kind sft) leave the accuracy preconditions to the knowledge task.
+    depth_runs = steering_table({"sft": {"kind": "sft"}, "sft_depth4": {"kind": "sft"}}, task="modular", sft_accuracy=0.99)
+    checks = preconditions.measure(run_inputs(steering=pl.concat([steering_table(), depth_runs], how="diagonal_relaxed")))
+    assert [c.where for c in checks["sft_room"]] == ["knowledge"] and all(c.holds for c in checks["sft_room"])
+
+
 def test_an_unmeasured_precondition_is_shown_and_leaves_the_verdict_to_the_ci():
     claims = preconditions.applied(every_claim(), preconditions.measure(run_inputs(recall=None, format_rates={})))
     assert [c.verdict for c in claims] == [REPRODUCED] * 13

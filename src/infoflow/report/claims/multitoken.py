@@ -14,7 +14,7 @@ from infoflow.report.claims.verdicts import NOT_TESTED, Claim, ci_rule, draws_es
 from infoflow.report.multitoken_tables import readings, seed_draws
 
 SHAPE_THRESHOLD = 0.5
-RULE = (ci_rule("the mean over the raw block outputs 1..L of I(Z_t;Y) at the last decoding step T minus at step 1 (bootstrap over "
+RULE = (ci_rule("the mean over the raw block outputs 1..L of I(Z_t;Y) at the last decoding step T with an estimate minus at step 1 (bootstrap over "
                 "sampling seeds; the embedding layer 0 left out, as its prefix set shares tokens with Y's)", ">", 0)
         + f"; and the same for the Pearson correlation of the layer profiles at step 1 and at step T, > {SHAPE_THRESHOLD}: our threshold "
         "(the paper gives none), above which the two profiles have most of their shape in common; every base model and sets reading")
@@ -45,8 +45,12 @@ def claim_multitoken(information, samples, seed):
         draws, steps = profile_draws(rows, samples, seed)
         if len(steps) < 2:
             continue
-        first, last = draws[:, 0, 1:], draws[:, -1, 1:]  # block outputs 1..L
-        where = f"{task} base model, {sets} sets, step {steps[-1]} vs {steps[0]}"
+        # T: the last step with an estimate on every draw (with `step` sets, one a continuation still reaches)
+        measured = [i for i in range(len(steps)) if np.isfinite(draws[:, i, 1:]).all()]
+        if len(measured) < 2:
+            continue
+        first, last = draws[:, measured[0], 1:], draws[:, measured[-1], 1:]  # block outputs 1..L
+        where = f"{task} base model, {sets} sets, step {steps[measured[-1]]} vs {steps[measured[0]]}"
         parts.append(judge(f"{where}: rise of the mean over layers", draws_estimate(last.mean(-1) - first.mean(-1)), nats, 0, ">"))
         parts.append(judge(f"{where}: profile correlation", draws_estimate(correlations(first, last)), fraction, SHAPE_THRESHOLD, ">"))
     if not parts:

@@ -173,7 +173,8 @@ def attention_sft(masses):
 def measure(inputs):
     """{precondition group of CLAIM_PRECONDITIONS: [Check]} on check.main's inputs."""
     steering, mi = inputs["steering"], inputs["mi"]
-    steered = sorted(set(steering.filter(pl.col("method") != BASELINE)["task"]))
+    # the tasks of steered runs: not those of other SFT runs (the depth analysis's, from other base models)
+    steered = sorted(set(steering.filter(pl.col("kind") != "sft")["task"]))
     ridge_tasks = sft_tasks(mi)
     sft_curves = mi.filter(pl.col("method") == BASELINE)
     depth_task = inputs["depth_task"]
