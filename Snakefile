@@ -40,6 +40,7 @@ localrules:
     attention_tables,
     attention_figure,
     surrogate_tables,
+    surrogate_figure,
     claims,
     run_config,
 
@@ -77,4 +78,5 @@ rule all:
         "<results>/figures/multitoken_curves.png",
         ATTENTION_TARGETS,
         "<results>/tables/surrogates.md",
+        "<results>/figures/surrogates.png",
         "<results>/claims.md",

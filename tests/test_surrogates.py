@@ -89,6 +89,9 @@ def test_command_and_tables_report_the_kinds_of_top_tokens(tiny_world, tiny_mode
     kinds = pl.read_csv(paths["c.csv"])
     assert set(kinds["category"]) == set(surrogate_tables.CATEGORIES)
     assert kinds.group_by("layer", "vectors").agg(pl.col("share").sum())["share"].to_list() == pytest.approx([1.0] * 4)
+    figure = tmp_path / "surrogates.png"
+    run_module("report.surrogate_figures", "--categories", paths["c.csv"], "--dpi", 40, "--figure", figure)
+    assert figure.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_categories_and_shares_by_hand():

@@ -82,7 +82,7 @@ def test_full_run_writes_well_formed_results(smoke_run):
     assert list(key_shift.index) == ["base", "sft", *STEERED, *VARIANTS] and key_shift.loc["base", "medium"] == pytest.approx(0.5, abs=0.02)
     assert (results / "figures/key_shift.png").read_bytes()[:4] == b"\x89PNG"
     # Every job left a benchmark: the run's own jobs here, each job on its models in its output folder.
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 17
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 18
     for row in folders.values():
         for stage in ("folder", "evaluation", "activations", "ridge", "kernels", "residual_scaling", "flux", "key_shares", "attention"):
             assert not row[stage] or len(list((smoke_run / row[stage]).glob("*.tsv"))) == 1
@@ -198,7 +198,8 @@ def test_settings_that_change_no_shared_output_rerun_no_shared_job(smoke_run, tm
 def test_figure_value_reruns_only_the_figure(smoke_run):
     with dry_run_with(smoke_run, "dpi: 60", "dpi: 70") as output:
         assert job_counts(output) == {"accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1,
-                                      "multitoken_report": 1, "attention_figure": 1, "depth_report": 1, **CONFIG_RECORD, "all": 1}
+                                      "multitoken_report": 1, "attention_figure": 1, "depth_report": 1, "surrogate_figure": 1,
+                                      **CONFIG_RECORD, "all": 1}
 
 
 def test_one_task_epochs_rerun_only_that_task_chain(smoke_run):
@@ -243,7 +244,7 @@ def test_editing_the_figure_module_reruns_only_figure_jobs(smoke_run):
     # to the shared figure module reruns the jobs that draw and nothing else.
     assert jobs_after_editing(smoke_run, "report/figures") == {
         "accuracy_figure": 1, "key_shift_report": 1, "ridge_figures": 1, "flux_figures": 1, "attention_figure": 1, "all": 1,
-        "multitoken_report": 1, "depth_report": 1,
+        "multitoken_report": 1, "depth_report": 1, "surrogate_figure": 1,
     }
 
 

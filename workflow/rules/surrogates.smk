@@ -75,3 +75,33 @@ rule surrogate_tables:
         "python -m infoflow.report.surrogate_tables --surrogates {input.surrogates} --vocabulary {input.vocabulary}"
         " {params.facts} --top-vectors {params.top_vectors} --vectors-csv {output.vectors}"
         " --categories-csv {output.categories} --markdown {output.markdown} > {log} 2>&1"
+
+
+rule surrogate_figure:
+    """Per layer and kind of token, how often a kind is among the memory vectors' top tokens against the vocabulary."""
+    input:
+        categories="<results>/tables/surrogate_categories.csv",
+        code=code("report.surrogate_figures"),
+    output:
+        result(
+            "<results>/figures/surrogates.png",
+            "InfoSteer",
+            "Memory-vector surrogates",
+            "surrogates",
+            figure="top tokens by kind",
+        ),
+    log:
+        "<results>/logs/surrogate_figure.log",
+    benchmark:
+        "<results>/benchmarks/surrogate_figure.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        dpi=config["figures"]["dpi"],
+    shell:
+        "python -m infoflow.report.surrogate_figures --categories {input.categories} --dpi {params.dpi}"
+        " --figure {output} > {log} 2>&1"
