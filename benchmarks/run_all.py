@@ -35,6 +35,9 @@ START, END = "<!-- benchmarks/run_all.py: start -->", "<!-- benchmarks/run_all.p
 SCRIPTS = [
     ["benchmarks/training_efficiency.py"],
     ["benchmarks/steering_overhead.py", "--steps", "60"],
+    # The same at Qwen2.5-0.5B's layer width (2 layers, so it fits the CPU): the targets are for a real width.
+    ["benchmarks/steering_overhead.py", "--steps", "30", "--hidden-size", "896", "--intermediate-size", "4864",
+     "--layers", "2", "--heads", "14", "--kv-heads", "2"],
     ["benchmarks/extraction.py"],
     ["benchmarks/mi_speed.py"],
 ]

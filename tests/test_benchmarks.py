@@ -147,3 +147,28 @@ def test_pipeline_profile_critical_path_is_the_longest_of_all_chains_by_brute_fo
         seconds, path = pipeline_profile.critical_path(jobs, depends_on)
         assert seconds == longest == sum(job.seconds for job in path)
         assert all(a.jobid in depends_on[b.jobid] for a, b in zip(path, path[1:]))
+
+
+def run_benchmark(tmp_path, script, *arguments):
+    """The headline rows of one benchmark script, run for real with the given (tiny) settings."""
+    out = tmp_path / "figures.json"
+    result = subprocess.run([sys.executable, script, *arguments, "--json", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout, {r["figure"]: r for r in json.loads(out.read_text())}
+
+
+def test_steering_overhead_benchmark_at_another_shape_names_it_in_its_figures(tmp_path):
+    _, rows = run_benchmark(tmp_path, "benchmarks/steering_overhead.py", "--steps", "2", "--warmup", "1", "--batch", "2",
+                            "--hidden-size", "32", "--intermediate-size", "96", "--layers", "2", "--heads", "4", "--kv-heads", "2")
+    ratios = [r for figure, r in rows.items() if "hidden 32, intermediate 96, 2 layers" in figure]
+    assert len(ratios) == len(rows) == 4  # intervention, regularisation and the two floors
+    assert all(float(r["value"]) > 0 for r in ratios) and [r["target"] for r in ratios[:2]] == ["<= 1.02", "<= 1.05"]
+
+
+def test_mi_benchmark_reports_the_torch_path_beside_the_numpy_path(tmp_path):
+    stdout, rows = run_benchmark(tmp_path, "benchmarks/mi_speed.py", "--sizes", "40", "--reference-sizes", "--torch-sizes", "40",
+                                 "--repeats", "1")
+    assert float(rows["MI of 12 layers (d=768) at N=40, median wall s"]["value"]) > 0
+    assert float(rows["MI of 12 layers (d=768) at N=40, torch path, eigvalsh on cpu, median wall s"]["value"]) > 0
+    difference = float(stdout.split("max |torch path on cpu - numpy path| = ")[1].split()[0])
+    assert difference <= 1e-10

@@ -170,3 +170,61 @@ def test_bad_arguments_are_refused(arguments, name):
 def test_rows_must_be_the_same_examples():
     with pytest.raises(ValueError, match="rows"):
         mi.mutual_information(rows(10, 3), rows(11, 3))
+
+
+def plain_torch_information(xs, y, kernel, sigma, alpha):
+    """I(X_l; Y) of each layer by torch's matmul and numpy's eigvalsh, float64, one Gram at a time."""
+
+    def gram(x):
+        u = torch.nn.functional.normalize(torch.as_tensor(x, dtype=torch.float64), dim=-1)
+        inner = u @ u.T
+        if kernel == "polynomial":
+            k = (inner + 1) ** 2
+        else:
+            distance_squared = (2 - 2 * inner).clamp(min=0).fill_diagonal_(0)
+            k = torch.exp(-distance_squared / (2 * sigma**2)) if kernel == "gaussian" else torch.exp(-distance_squared.sqrt() / sigma)
+        return k / k.trace()
+
+    def entropy(k):
+        eigenvalues = torch.from_numpy(np.linalg.eigvalsh(k.numpy())).clamp(min=0)
+        eigenvalues = eigenvalues / eigenvalues.sum()
+        if alpha == 1:
+            return -torch.special.xlogy(eigenvalues, eigenvalues).sum().item()
+        return (torch.log((eigenvalues**alpha).sum()) / (1 - alpha)).item()
+
+    ky = gram(y)
+    return [entropy(kx) + entropy(ky) - entropy(kx * ky / (kx * ky).trace()) for kx in map(gram, xs)]
+
+
+def correlated_layers(n=300, seed=11):
+    """Three layers of width 96 sharing part of an 80-wide target's signal, as float32 (the pipeline's activations)."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(n, 80))
+    xs = [np.hstack([y[:, :40] * s, rng.normal(size=(n, 56))]) for s in (0.0, 0.5, 2.0)]
+    return np.stack(xs).astype(np.float32), y
+
+
+@pytest.mark.parametrize("kernel", mi.KERNELS)
+@pytest.mark.parametrize("alpha", [1.0, 2.0])
+def test_layers_at_width_equal_plain_formulas_to_1e_10(kernel, alpha):
+    xs, y = correlated_layers()
+    expected = plain_torch_information(xs, y, kernel, 0.9, alpha)
+    np.testing.assert_allclose(mi.mutual_information_layers(xs, y, kernel, 0.9, alpha), expected, rtol=0, atol=1e-10)
+    assert expected[2] > expected[0]  # the signal is seen: a real test case, not all zeros
+
+
+@pytest.mark.parametrize("kernel", mi.KERNELS)
+@pytest.mark.parametrize("alpha", [1.0, 2.0])
+def test_torch_eigenvalue_path_forced_on_the_cpu_equals_the_numpy_path(kernel, alpha):
+    xs, y = correlated_layers(n=200)
+    threads = torch.get_num_threads()
+    numpy_path = mi.mutual_information_layers(xs, y, kernel, 0.9, alpha)
+    torch_path = mi.mutual_information_layers(xs, y, kernel, 0.9, alpha, device="cpu")
+    np.testing.assert_allclose(torch_path, numpy_path, rtol=0, atol=1e-10)
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_torch_eigenvalue_path_on_a_gpu_equals_the_numpy_path():
+    xs, y = correlated_layers(n=200)
+    np.testing.assert_allclose(mi.mutual_information_layers(xs, y, device="cuda"), mi.mutual_information_layers(xs, y), rtol=0, atol=1e-10)

@@ -8,7 +8,8 @@ product of their Grams, scaled to unit trace, and I(A; B) = H(A) + H(B) - H(A, B
 2 H(X) minus the entropy under the squared kernel, below H(X) unless the kernel separates all points.)
 
 InfoRidge needs I(Z_l; Y) for every layer l: `mutual_information_layers`. Everything is float64.
-The eigenvalues dominate the cost; each layer is one single-threaded task on torch's threads.
+The eigenvalues dominate the cost; each layer is one single-threaded task on torch's threads, with
+numpy's LAPACK on the CPU, or, given a torch `device` (a GPU), torch.linalg.eigvalsh there.
 
 Its multi-token analysis (Sec. 5) compares sets of vectors: example i holds the tokens A_i, and the
 sequence kernel k(A_i, A_j) is the mean of the kernel over every pair (a in A_i, b in A_j), scaled
@@ -46,17 +47,25 @@ def mutual_information(x, y, kernel="gaussian", sigma=1.0, alpha=1.0):
     return _mutual_information_layers(_rows(x, 2)[None], y, kernel, sigma, alpha).item()
 
 
-def mutual_information_layers(xs, y, kernel="gaussian", sigma=1.0, alpha=1.0):
-    """I(X_l; Y) as a numpy array [L]: xs [L, N, d] holds one representation per layer, y [N, d'] the target."""
-    return _mutual_information_layers(_rows(xs, 3), y, kernel, sigma, alpha).numpy()
+def mutual_information_layers(xs, y, kernel="gaussian", sigma=1.0, alpha=1.0, device=None):
+    """I(X_l; Y) as a numpy array [L]: xs [L, N, d] holds one representation per layer, y [N, d'] the target.
+
+    With `device` (a torch device, e.g. "cuda") the Grams and their eigenvalues are computed by torch
+    there, one layer after another; by default numpy's LAPACK computes them on the CPU.
+    """
+    # Each layer becomes float64 in its own task: converting all of them first took 3% of the time.
+    return _mutual_information_layers(_rows(xs, 3, dtype=None), y, kernel, sigma, alpha, device).numpy()
 
 
-def _mutual_information_layers(xs, y, kernel, sigma, alpha):
-    """I(X_l; Y) [L] as a tensor; the layers are tasks for torch's threads (see _single_threaded)."""
+def _mutual_information_layers(xs, y, kernel, sigma, alpha, device=None):
+    """I(X_l; Y) [L] as a CPU tensor of the layers xs [L, N, d] (any float dtype); on the CPU the layers
+    are tasks for torch's threads (see _single_threaded)."""
     _check(kernel, sigma, alpha)
     y = _rows(y, 2)
     if xs.shape[1] != y.shape[0]:
         raise ValueError(f"x has {xs.shape[1]} rows but y has {y.shape[0]}; rows must be the same examples")
+    if device is not None:
+        return _mutual_information_on(torch.device(device), xs, y, kernel, sigma, alpha)
     layer_entropies = partial(_entropies_with, kernel=kernel, sigma=sigma, alpha=alpha)
     # Each worker sets its own torch threads too: OpenMP keeps that setting per thread.
     with _single_threaded() as threads, \
@@ -67,10 +76,23 @@ def _mutual_information_layers(xs, y, kernel, sigma, alpha):
         return h_x + h_y.result() - h_xy
 
 
-def _entropies_with(x, ky, kernel, sigma, alpha):
-    """[H(X), H(X, Y)] of the rows of x [N, d], given Y's unit-trace Gram ky [N, N]."""
-    kx = _gram(x, kernel, sigma)
-    return _entropy_of_grams(torch.stack([kx, _unit_trace_(kx * ky)]), alpha)
+def _mutual_information_on(device, xs, y, kernel, sigma, alpha):
+    """I(X_l; Y) [L] (CPU tensor) with torch's Grams and torch.linalg.eigvalsh on `device`, layer by
+    layer; single-threaded on the CPU, where multi-threaded eigvalsh calls stall (see _single_threaded)."""
+    with _single_threaded():
+        ky = _gram(y.to(device), kernel, sigma)
+        h_y = _entropy_of_grams(ky[None], alpha, torch.linalg.eigvalsh)
+        h_x, h_xy = torch.stack([_entropies_with(x.to(device), ky, kernel, sigma, alpha, torch.linalg.eigvalsh) for x in xs]).T
+        return (h_x + h_y - h_xy).cpu()
+
+
+def _entropies_with(x, ky, kernel, sigma, alpha, eigvalsh=None):
+    """[H(X), H(X, Y)] of the rows of x [N, d] (as float64), given Y's unit-trace Gram ky [N, N]; both
+    Grams are written into one [2, N, N] buffer, which the eigenvalue solver reads as it is."""
+    grams = ky.new_empty((2, *ky.shape))
+    kx = _gram(x.to(torch.float64), kernel, sigma, out=grams[0])
+    _unit_trace_(torch.mul(kx, ky, out=grams[1]))
+    return _entropy_of_grams(grams, alpha, eigvalsh)
 
 
 def sequence_kernels(x, mask, sets="prefix", kernel="gaussian", sigma=1.0):
@@ -167,28 +189,28 @@ def _check(kernel, sigma, alpha, sets="prefix"):
         raise ValueError(f"unknown sets {sets!r}; use one of {', '.join(SETS)}")
 
 
-def _rows(x, ndim):
-    """x (numpy array or torch tensor) as a float64 CPU tensor, checked to have ndim dimensions."""
-    x = torch.as_tensor(x).detach().to("cpu", torch.float64)
+def _rows(x, ndim, dtype=torch.float64):
+    """x (numpy array or torch tensor) as a CPU tensor of `dtype` (None: its own), checked to have ndim dimensions."""
+    x = torch.as_tensor(x).detach().to("cpu", dtype)
     if x.ndim != ndim:
         raise ValueError(f"expected a {ndim}-d array of rows, got shape {tuple(x.shape)}")
     return x
 
 
-def _gram(x, kernel, sigma):
-    """Unit-trace Gram matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d]."""
-    return _unit_trace_(_kernel(x, kernel, sigma))
+def _gram(x, kernel, sigma, out=None):
+    """Unit-trace Gram matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d] (into `out`)."""
+    return _unit_trace_(_kernel(x, kernel, sigma, out))
 
 
-def _kernel(x, kernel, sigma):
-    """Kernel matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d].
+def _kernel(x, kernel, sigma, out=None):
+    """Kernel matrices [..., N, N] (float64) of the l2-normalised rows of x [..., N, d] (into `out`).
 
     Squared distances come from one matrix product, |u|^2 + |v|^2 - 2 u.v (= 2 - 2 u.v for unit
     rows; zero rows stay zero and keep their true distance), with an exactly zero diagonal.
     Operations are in place: each [..., N, N] buffer is allocated once.
     """
     u = torch.nn.functional.normalize(x, dim=-1)
-    k = u @ u.mT
+    k = _inner_products(u, out)
     if kernel == "polynomial":
         return k.add_(1).pow_(POLYNOMIAL_DEGREE)
     norms = k.diagonal(dim1=-2, dim2=-1).clone()
@@ -198,18 +220,32 @@ def _kernel(x, kernel, sigma):
     return squared.sqrt_().mul_(-1 / sigma).exp_()
 
 
+def _inner_products(u, out=None):
+    """u u^T [..., N, N] (into `out`). On the CPU numpy's BLAS (OpenBLAS) multiplies: in float64 it
+    takes about half the time of torch's (MKL) on this project's AMD CPU, and the product is most of
+    a Gram's cost."""
+    if u.device.type != "cpu":
+        return torch.matmul(u, u.mT, out=out)
+    out = u.new_empty((*u.shape[:-1], u.shape[-2])) if out is None else out
+    np.matmul(u.numpy(), u.numpy().swapaxes(-1, -2), out=out.numpy())
+    return out
+
+
 def _unit_trace_(k):
     """k [..., N, N] divided in place by its trace."""
     return k.div_(k.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None])
 
 
-def _entropy_of_grams(grams, alpha):
-    """Renyi entropies [B] of order alpha (nats) of unit-trace float64 Grams [B, N, N].
+def _lapack_eigvalsh(grams):
+    """Eigenvalues of CPU Grams [B, N, N] by numpy's LAPACK (OpenBLAS): single-threaded it takes about
+    half the time of torch.linalg.eigvalsh (MKL) on this project's AMD CPU, for the same values."""
+    return torch.from_numpy(np.linalg.eigvalsh(grams.numpy()))
 
-    numpy's LAPACK (OpenBLAS) finds the eigenvalues: single-threaded it takes about half the time
-    of torch.linalg.eigvalsh (MKL) on this project's AMD CPU, for the same values.
-    """
-    eigenvalues = torch.from_numpy(np.linalg.eigvalsh(grams.numpy())).clamp(min=0)
+
+def _entropy_of_grams(grams, alpha, eigvalsh=None):
+    """Renyi entropies [B] of order alpha (nats) of unit-trace float64 Grams [B, N, N], their
+    eigenvalues found by `eigvalsh` (default: _lapack_eigvalsh)."""
+    eigenvalues = (eigvalsh or _lapack_eigvalsh)(grams).clamp(min=0)
     eigenvalues = eigenvalues / eigenvalues.sum(-1, keepdim=True)
     if alpha == 1:
         return -torch.special.xlogy(eigenvalues, eigenvalues).sum(-1)
