@@ -108,7 +108,8 @@ def exits(by_method, last):
 def test_each_depth_must_have_learned_the_task():
     by_method = CASES["threshold"][0]
     inputs = {"mi": curves(by_method), "early_exit": exits(by_method, {"sft_depth3": 0.5, "sft": 0.99}), "depth_task": "modular", "depth_methods": list(by_method),
-              "steering": pl.DataFrame(schema={"task": pl.String, "method": pl.String, "split": pl.String, "accuracy_mean": pl.Float64, "seeds": pl.Float64}),
+              "steering": pl.DataFrame(schema={"task": pl.String, "method": pl.String, "kind": pl.String, "split": pl.String,
+                                               "accuracy_mean": pl.Float64, "seeds": pl.Float64}),
               "key_shares": pl.DataFrame(schema={"method": pl.String, "seed": pl.String}), "flux_tokens": None,
               "betas": pl.DataFrame(schema={"method": pl.String, "task": pl.String, "run_seed": pl.Int64}), "recall": None, "format_rates": {}}
     checks = preconditions.measure(inputs)

@@ -51,7 +51,8 @@ def test_two_points_plan_their_own_runs_and_base_models_and_a_rerun_goes_on_wher
         # Each point's own outputs are its run's; what it shares lives in resources/.
         assert all(path.startswith((f"results/{run}/", "resources/")) for path in job_outputs(output))
         assert f"results/{run}/claims_parts.csv" in job_outputs(output)
-        assert job_counts(output)["pretrain_base_model"] == 2  # the shared base model and the modular task's own
+        # the shared base model, the modular task's own and its 2-layer copy (inforidge.depths)
+        assert job_counts(output)["pretrain_base_model"] == 3
     overlay = yaml.safe_load((workdir / "results/tiny/points/layers3.yaml").read_text())
     assert overlay == {"run": "tiny-layers3", "base_model": {"layers": 3}}
     assert "effect map not drawn: no claims yet for layers2, layers3" in result.stdout
