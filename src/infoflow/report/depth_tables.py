@@ -12,7 +12,6 @@ every draw.
 
 import argparse
 
-import numpy as np
 import polars as pl
 
 from infoflow import cli
@@ -21,7 +20,7 @@ from infoflow.report.claims.inforidge import EXIT_SCHEMA, MI_SCHEMA, information
 from infoflow.report.claims.preconditions import last_layer_exit
 from infoflow.report.markdown import table
 from infoflow.report.ridge_tables import read_all
-from infoflow.report.stats import add_bootstrap_arguments, bootstrap_estimate, two_level_means
+from infoflow.report.stats import add_bootstrap_arguments, bootstrap_estimate, percentile_ci, two_level_means
 
 
 def depth_draws(mi, task, method, samples, seed):
@@ -52,7 +51,7 @@ def depth_rows(mi, early_exit, task, methods, samples, seed):
                             "ridge_layer": int(layers[draws[0].argmax()]), "inner_peak_layer": int(layers[peaks[0]]),
                             "drop": drop, "drop_low": low, "drop_high": high,
                             "last_layer_exit_id": last_layer_exit(early_exit, task, method)})
-            bands = np.nanpercentile(draws[1:], [2.5, 97.5], axis=0)
+            bands = percentile_ci(draws[1:])
             curves += [{"task": task, "method": method, "layers": depth, "layer": int(layer), "relative_depth": layer / depth,
                         "mi": draws[0, i], "low": bands[0, i], "high": bands[1, i]} for i, layer in enumerate(layers)]
     return pl.DataFrame(summary).sort("task", "layers"), pl.DataFrame(curves).sort("task", "layers", "layer")
