@@ -36,24 +36,29 @@ def inner_peak_drop(draws):
     return inner.argmax(axis=1) + 1, inner.max(axis=1) - draws[:, -1]
 
 
+def depths_of(mi, task, methods, samples, seed):
+    """(method, draws, raw layers, inner peaks, drops) of each of `methods` with curves on `task`."""
+    for method in methods:
+        if not mi.filter((pl.col("task") == task) & (pl.col("method") == method)).is_empty():
+            draws, layers = depth_draws(mi, task, method, samples, seed)
+            yield method, draws, layers, *inner_peak_drop(draws)
+
+
 def depth_rows(mi, early_exit, task, methods, samples, seed):
     """One row per depth (ascending) of `task`: its method, runs, ridge layer, inner peak and drop with
     95% CIs, and the last-layer ID early-exit accuracy; and one row per depth and layer of the curve with its CI."""
     summary, curves = [], []
-    for method in methods:
-        if not mi.filter((pl.col("task") == task) & (pl.col("method") == method)).is_empty():
-            draws, layers = depth_draws(mi, task, method, samples, seed)
-            depth = int(layers.max())
-            peaks, drops = inner_peak_drop(draws)
-            drop, low, high = bootstrap_estimate(drops)
-            runs = mi.filter((pl.col("task") == task) & (pl.col("method") == method))["seed"].n_unique()
-            summary.append({"task": task, "method": method, "layers": depth, "runs": runs,
-                            "ridge_layer": int(layers[draws[0].argmax()]), "inner_peak_layer": int(layers[peaks[0]]),
-                            "drop": drop, "drop_low": low, "drop_high": high,
-                            "last_layer_exit_id": last_layer_exit(early_exit, task, method)})
-            bands = percentile_ci(draws[1:])
-            curves += [{"task": task, "method": method, "layers": depth, "layer": int(layer), "relative_depth": layer / depth,
-                        "mi": draws[0, i], "low": bands[0, i], "high": bands[1, i]} for i, layer in enumerate(layers)]
+    for method, draws, layers, peaks, drops in depths_of(mi, task, methods, samples, seed):
+        depth = int(layers.max())
+        drop, low, high = bootstrap_estimate(drops)
+        runs = mi.filter((pl.col("task") == task) & (pl.col("method") == method))["seed"].n_unique()
+        summary.append({"task": task, "method": method, "layers": depth, "runs": runs,
+                        "ridge_layer": int(layers[draws[0].argmax()]), "inner_peak_layer": int(layers[peaks[0]]),
+                        "drop": drop, "drop_low": low, "drop_high": high,
+                        "last_layer_exit_id": last_layer_exit(early_exit, task, method)})
+        bands = percentile_ci(draws[1:])
+        curves += [{"task": task, "method": method, "layers": depth, "layer": int(layer), "relative_depth": layer / depth,
+                    "mi": draws[0, i], "low": bands[0, i], "high": bands[1, i]} for i, layer in enumerate(layers)]
     return pl.DataFrame(summary).sort("task", "layers"), pl.DataFrame(curves).sort("task", "layers", "layer")
 
 

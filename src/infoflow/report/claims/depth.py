@@ -5,12 +5,10 @@ a CI above 0 says the model has a ridge, below 0 that it has none. The claim is 
 over depths, so its verdict is read off the parts' verdicts in depth order, not their conjunction.
 """
 
-import polars as pl
-
 from infoflow.report.claims.inforidge import PAPER_DROP
 from infoflow.report.claims.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, REPRODUCED, UNDERPOWERED, Claim, draws_estimate,
                                              judge, nats, parts_text, underpowered_detail)
-from infoflow.report.depth_tables import depth_draws, inner_peak_drop
+from infoflow.report.depth_tables import depths_of
 
 NUMBER = "14"
 CLAIM = "The ridge appears only beyond a depth threshold: shallower models have none, deeper ones have one."
@@ -40,12 +38,9 @@ def pattern_verdict(verdicts):
 def claim_depth_threshold(mi, task, methods, samples, seed):
     """Claim 14 from the information curves `mi` of the depth analysis's `methods` on `task`."""
     parts = []
-    for method in methods:
-        if not mi.filter((pl.col("task") == task) & (pl.col("method") == method)).is_empty():
-            draws, layers = depth_draws(mi, task, method, samples, seed)
-            peaks, drops = inner_peak_drop(draws)
-            label = f"{task}, {layers.max()} layers: inner peak at layer {layers[peaks[0]]}, drop to the last layer, nats"
-            parts.append((layers.max(), judge(label, draws_estimate(drops), nats, 0, ">", PAPER_DROP)))
+    for _, _, layers, peaks, drops in depths_of(mi, task, methods, samples, seed):
+        label = f"{task}, {layers.max()} layers: inner peak at layer {layers[peaks[0]]}, drop to the last layer, nats"
+        parts.append((layers.max(), judge(label, draws_estimate(drops), nats, 0, ">", PAPER_DROP)))
     if len({depth for depth, _ in parts}) < 2:
         return Claim(NUMBER, CLAIM, PAPER, SOURCE, parts_text([p for _, p in parts]), NOT_TESTED,
                      f"{RULE}. Not tested: information curves of fewer than 2 depths (inforidge.depths)")
