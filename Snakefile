@@ -10,6 +10,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/forkserver.smk"
 include: "workflow/rules/stages.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/base.smk"

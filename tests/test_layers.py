@@ -10,7 +10,7 @@ from conftest import REPO
 
 SRC = REPO / "src"
 # What each layer may import from infoflow: root helpers, then the layers below it.
-ROOT_HELPERS = {"io", "cli", "parquet", "sampling", "resources", "devices", "disk", "base_models"}
+ROOT_HELPERS = {"io", "cli", "parquet", "sampling", "resources", "devices", "forkserver", "disk", "base_models"}
 ALLOWED = {
     "root": set(),
     "world": {"world"},

@@ -10,9 +10,10 @@ leaves a device claimed. The command line wraps a job's command:
 
 It claims the devices, then execs the command with CUDA_VISIBLE_DEVICES naming them: the command
 keeps the lock files open (so the claim lasts exactly as long as it runs), receives signals directly
-and its exit status is the job's. With no GPUs (CPU machines, CI) the command runs unchanged; under
-SLURM, whose CUDA_VISIBLE_DEVICES already names the job's own devices, it is left as the scheduler
-set it.
+and its exit status is the job's. A `python -m` command goes to the run's warm process instead when
+one listens (infoflow.forkserver); this process then holds the claim until the job has ended. With no
+GPUs (CPU machines, CI) the command runs unchanged; under SLURM, whose CUDA_VISIBLE_DEVICES already
+names the job's own devices, it is left as the scheduler set it.
 """
 
 import argparse
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from infoflow import forkserver
 
 LOCKS_ENV = "INFOFLOW_DEVICE_LOCKS"
 POLL_SECONDS = 0.5
@@ -178,6 +181,9 @@ def main():
         say(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}")
         for fd in held.files:
             os.set_inheritable(fd, True)  # the command holds the claim from here on
+    status = forkserver.run(command, env)
+    if status is not None:
+        sys.exit(status)  # the claim's lock files close with this process, after the job's end
     try:
         os.execvpe(command[0], command, env)
     except OSError as e:
