@@ -44,9 +44,11 @@ SCRIPTS = [
 GPU_SCRIPT = ["benchmarks/gpu.py"]  # when there is a CUDA device
 FLUX_SCRIPT = ["benchmarks/flux_overhead.py"]  # on the default run's first SFT model, when there is one
 RUN_INDEX = REPO / "results/default/runs.csv"  # where the default run's models and their outputs are
-# Rules whose outputs are figures (key_shift_report writes its table beside its figure), and the
-# record of the run's merged config, which any config change rewrites.
-FIGURE_RULES = {"accuracy_figure", "key_shift_report", "ridge_figures", "flux_figures", "run_config", "all"}
+# Rules whose outputs are figures (key_shift_report, depth_report and multitoken_report write their
+# tables beside their figures), and the run's record (its merged config and provenance), which any
+# config change rewrites.
+FIGURE_RULES = {"accuracy_figure", "attention_figure", "surrogate_figure", "ridge_figures", "flux_figures",
+                "key_shift_report", "depth_report", "multitoken_report", "run_config", "provenance", "all"}
 PIPELINE_TARGET_MINUTES, NO_OP_TARGET_SECONDS = 15, 5
 
 

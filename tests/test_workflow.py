@@ -166,6 +166,15 @@ def test_second_run_has_nothing_to_do(smoke_run):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_the_model_jobs_ran_on_the_fork_server(smoke_run):
+    # Every post-training and evaluation job of the run, and the server gone with the run.
+    started = (smoke_run / ".snakemake/forkserver.log").read_text()
+    runs = pd.read_csv(smoke_run / RESULTS / "runs.csv")
+    assert started.count("python -m infoflow.posttrain.finetune in") == len(runs)
+    assert started.count("python -m infoflow.posttrain.evaluate in") >= len(runs)
+    assert "Traceback" not in started
+
+
 def test_evaluation_value_reruns_only_evaluation_tables_and_figure(smoke_run):
     with dry_run_with(smoke_run, "max_new_tokens: 3", "max_new_tokens: 2") as output:
         assert job_counts(output) == {

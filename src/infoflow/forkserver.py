@@ -108,8 +108,9 @@ def run_module(request, fds):
     os.environ.clear()
     os.environ.update(request["env"])
     for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
     sys.path[0] = os.getcwd()  # as `python -m` puts the working folder first
     sys.argv = [request["module"], *request["args"]]
     random.seed()  # a fresh interpreter seeds `random` from the OS, not from the server's state
