@@ -89,11 +89,12 @@ with parquet.writer({str(out)!r}, schema) as write:
 
 
 # Calls that write files. Each must sit inside a `with atomic_path(...)` or `with staged_folder(...)`
-# block (infoflow.io), or write into the resume folder, which no rule reads (training).
+# block (infoflow.io), or write a file that no rule reads: the resume folder's (training) and the
+# fork server's list of the jobs it started, in .snakemake/ (forkserver).
 # (polars frames write with write_csv / write_parquet / sink_*; a bare write_csv(...) is infoflow.io's.)
 WRITERS = {"to_csv", "to_parquet", "write_csv", "write_parquet", "sink_csv", "sink_parquet", "savefig", "write_text",
            "write_bytes", "ParquetWriter", "write_table", "save_pretrained"}
-UNREAD = {("resume", "open")}  # the resume folder's marker and fingerprint (training.resume)
+UNREAD = {("resume", "open"), ("forkserver", "open")}  # resume's marker and fingerprint; the fork server's log
 
 
 def unsafe_writes(path):
