@@ -45,14 +45,14 @@ def server(tmp_path_factory):
     assert not os.path.exists(path)
 
 
-def job(folder, *args, socket_path=None, python=sys.executable, wait=True):
+def job(folder, *args, socket_path=None, wait=True):
     """`python -m infoflow.devices -- python -m probe args` in `folder`, through the server at `socket_path`."""
     (folder / "probe.py").write_text(PROBE)
     env = {**os.environ, "PROBE_VALUE": "seen", "CUDA_VISIBLE_DEVICES": ""}
     env.pop(forkserver.FORKSERVER_ENV, None)
     if socket_path:
         env[forkserver.FORKSERVER_ENV] = socket_path
-    command = [sys.executable, "-m", "infoflow.devices", "--count", "0", "--", python, "-m", "probe", *map(str, args)]
+    command = [sys.executable, "-m", "infoflow.devices", "--count", "0", "--", sys.executable, "-m", "probe", *map(str, args)]
     process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not wait:
         return process
@@ -87,34 +87,36 @@ def test_forked_jobs_are_faster_to_start(server, tmp_path):
     assert seconds(socket_path=server[0]) < seconds()  # torch is imported once, in the server
 
 
-def test_a_signal_to_the_job_reaches_the_forked_process(server, tmp_path):
-    path, log = server
-    process = job(tmp_path, "wait", 1, socket_path=path, wait=False)
+def waiting_job(folder, socket_path, log):
+    """(wrapper process, pid of its forked job) of a probe that waits for a signal, once it waits."""
+    process = job(folder, "wait", 1, socket_path=socket_path, wait=False)
     deadline = time.monotonic() + 60
-    while not (tmp_path / "waiting").exists():
+    while not (folder / "waiting").exists():
         assert time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "never started"
         time.sleep(0.05)
+    return process, int(log.read_text().strip().splitlines()[-1].split()[1].rstrip(":"))
+
+
+def assert_ends(pid, message):
+    """Within 10 s, process `pid` is gone or a zombie (dead, not yet reaped)."""
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
+
+
+def test_a_signal_to_the_job_reaches_the_forked_process(server, tmp_path):
+    process, forked_pid = waiting_job(tmp_path, *server)
     process.send_signal(signal.SIGTERM)  # as Snakemake stops a job
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
-    forked_pid = int(log.read_text().strip().splitlines()[-1].split()[1].rstrip(":"))
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{forked_pid}") and open(f"/proc/{forked_pid}/stat").read().split()[2] != "Z":
-        assert time.monotonic() < deadline, "the forked job outlived its signal"
-        time.sleep(0.05)
+    assert_ends(forked_pid, "the forked job outlived its signal")
 
 
 def test_a_killed_wrapper_takes_its_forked_job_with_it(server, tmp_path):
-    path, log = server
-    process = job(tmp_path, "wait", 1, socket_path=path, wait=False)
-    while not (tmp_path / "waiting").exists():
-        time.sleep(0.05)
-    forked_pid = int(log.read_text().strip().splitlines()[-1].split()[1].rstrip(":"))
+    process, forked_pid = waiting_job(tmp_path, *server)
     process.kill()  # SIGKILL: no chance to pass anything on
     process.wait()
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{forked_pid}") and open(f"/proc/{forked_pid}/stat").read().split()[2] != "Z":
-        assert time.monotonic() < deadline, "the forked job outlived its wrapper"
-        time.sleep(0.05)
+    assert_ends(forked_pid, "the forked job outlived its wrapper")
 
 
 def test_what_the_server_cannot_take_runs_directly(server, tmp_path):

@@ -167,7 +167,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 
 def test_the_model_jobs_ran_on_the_fork_server(smoke_run):
-    # Every post-training and evaluation job of the run, and the server gone with the run.
+    # Every post-training and evaluation job of the run, and no job that failed inside the server.
     started = (smoke_run / ".snakemake/forkserver.log").read_text()
     runs = pd.read_csv(smoke_run / RESULTS / "runs.csv")
     assert started.count("python -m infoflow.posttrain.finetune in") == len(runs)
